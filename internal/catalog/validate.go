@@ -1,0 +1,382 @@
+package catalog
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"fmt"
+	"math"
+	"net/url"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// FieldError is one validation failure. Field is the dotted JSON path of the
+// offending value ("assets.face_mappings[2].new_face"), empty for the body.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+// ValidationError holds every failure found in one request body.
+type ValidationError struct {
+	Op     string
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	msgs := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		msgs[i] = f.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Extensions lists the file extensions the API accepts per media type.
+var Extensions = map[string][]string{
+	"video": {"mp4", "m4v", "mov", "webm"},
+	"audio": {"mp3", "mpeg", "wav", "aac", "aiff", "flac"},
+	"image": {"png", "jpg", "jpeg", "webp", "avif", "jp2", "tiff", "bmp"},
+}
+
+// MediaOfExtension returns the media type of a file extension (without the
+// dot, any case), or "" when the API accepts it for no media type.
+func MediaOfExtension(ext string) string {
+	ext = strings.ToLower(strings.TrimPrefix(ext, "."))
+	for media, exts := range Extensions {
+		for _, e := range exts {
+			if e == ext {
+				return media
+			}
+		}
+	}
+	return ""
+}
+
+// ValidateJSON checks a raw request body against the operation's request
+// schema and the rules the spec states in prose. It returns nil or a
+// *ValidationError listing every failure, sorted by field.
+func (op *Operation) ValidateJSON(body []byte) error {
+	if op.Request == nil {
+		return nil
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return &ValidationError{Op: op.Name, Fields: []FieldError{{Message: "missing request body"}}}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return &ValidationError{Op: op.Name, Fields: []FieldError{{Message: "request body is not valid JSON: " + err.Error()}}}
+	}
+	if dec.More() {
+		return &ValidationError{Op: op.Name, Fields: []FieldError{{Message: "request body has data after the JSON value"}}}
+	}
+	return op.Validate(v)
+}
+
+// Validate checks a decoded request body (as produced by encoding/json,
+// with or without UseNumber) against the operation's rules.
+func (op *Operation) Validate(v any) error {
+	if op.Request == nil {
+		return nil
+	}
+	var errs []FieldError
+	check(op.Request, v, "", &errs)
+	if obj, ok := v.(map[string]any); ok {
+		errs = append(errs, crossFieldRules(op, obj)...)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+	return &ValidationError{Op: op.Name, Fields: errs}
+}
+
+func join(p, name string) string {
+	if p == "" {
+		return name
+	}
+	return p + "." + name
+}
+
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case json.Number:
+		f, err := x.Float64()
+		return f, err == nil
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	}
+	return 0, false
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	}
+	if _, ok := number(v); ok {
+		return "a number"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+var patterns = map[string]*regexp.Regexp{}
+
+func check(s *Schema, v any, at string, errs *[]FieldError) {
+	add := func(format string, args ...any) {
+		*errs = append(*errs, FieldError{Field: at, Message: fmt.Sprintf(format, args...)})
+	}
+	if v == nil {
+		if !s.Nullable {
+			add("must not be null")
+		}
+		return
+	}
+	switch s.Type {
+	case TypeObject:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			add("must be an object, got %s", typeName(v))
+			return
+		}
+		for _, r := range s.Required {
+			if _, ok := obj[r]; !ok {
+				*errs = append(*errs, FieldError{Field: join(at, r), Message: "is required"})
+			}
+		}
+		// Unknown members are accepted, as the live API does.
+		for _, p := range s.Properties {
+			if x, ok := obj[p.Name]; ok {
+				check(p.Schema, x, join(at, p.Name), errs)
+			}
+		}
+	case TypeArray:
+		arr, ok := v.([]any)
+		if !ok {
+			add("must be an array, got %s", typeName(v))
+			return
+		}
+		if s.MinItems != nil && len(arr) < *s.MinItems {
+			add("must have at least %d item(s), got %d", *s.MinItems, len(arr))
+		}
+		if s.MaxItems != nil && len(arr) > *s.MaxItems {
+			add("must have at most %d items, got %d", *s.MaxItems, len(arr))
+		}
+		if s.Items != nil {
+			for i, x := range arr {
+				check(s.Items, x, fmt.Sprintf("%s[%d]", at, i), errs)
+			}
+		}
+	case TypeString:
+		str, ok := v.(string)
+		if !ok {
+			add("must be a string, got %s", typeName(v))
+			return
+		}
+		n := len([]rune(str))
+		if s.MinLength != nil && n < *s.MinLength {
+			if *s.MinLength == 1 {
+				add("must not be empty")
+			} else {
+				add("must be at least %d characters, got %d", *s.MinLength, n)
+			}
+		}
+		if s.MaxLength != nil && n > *s.MaxLength {
+			add("must be at most %d characters, got %d", *s.MaxLength, n)
+		}
+		if len(s.Enum) > 0 && !contains(s.Enum, str) {
+			add("must be one of %s, got %q", quoteList(s.Enum), str)
+		}
+		if s.Pattern != "" {
+			re, ok := patterns[s.Pattern]
+			if !ok {
+				re = regexp.MustCompile(s.Pattern) // patterns come from the generated catalog, checked by its tests
+			}
+			if !re.MatchString(str) {
+				add("must match %s, got %q", s.Pattern, str)
+			}
+		}
+		if s.Format == "uri" && str != "" {
+			if u, err := url.Parse(str); err != nil || u.Scheme == "" || u.Host == "" {
+				add("must be an absolute URL, got %q", str)
+			}
+		}
+		if s.File != nil && str != "" {
+			if msg := checkFileRef(str, s.File.Media); msg != "" {
+				add("%s", msg)
+			}
+		}
+	case TypeBoolean:
+		if _, ok := v.(bool); !ok {
+			add("must be a boolean, got %s", typeName(v))
+		}
+	case TypeNumber, TypeInteger:
+		f, ok := number(v)
+		if !ok {
+			add("must be a number, got %s", typeName(v))
+			return
+		}
+		if s.Type == TypeInteger && f != math.Trunc(f) {
+			add("must be a whole number, got %s", fmtNum(f))
+		}
+		if s.Minimum != nil && f < *s.Minimum {
+			add("must be at least %s, got %s", fmtNum(*s.Minimum), fmtNum(f))
+		}
+		if s.Maximum != nil && f > *s.Maximum {
+			add("must be at most %s, got %s", fmtNum(*s.Maximum), fmtNum(f))
+		}
+		if s.MultipleOf != nil && *s.MultipleOf > 0 {
+			q := f / *s.MultipleOf
+			if math.Abs(q-math.Round(q)) > 1e-9 {
+				add("must be a multiple of %s, got %s", fmtNum(*s.MultipleOf), fmtNum(f))
+			}
+		}
+		if len(s.Enum) > 0 && !contains(s.Enum, fmtNum(f)) {
+			add("must be one of %s, got %s", strings.Join(s.Enum, ", "), fmtNum(f))
+		}
+	}
+}
+
+// checkFileRef validates an input-file reference: an uploaded file_path
+// ("api-assets/..."), or an http(s) URL whose path carries an extension the
+// API supports for the field's media.
+func checkFileRef(ref string, media []string) string {
+	if strings.HasPrefix(ref, "api-assets/") {
+		if strings.Contains(ref, "..") || strings.HasSuffix(ref, "/") || len(ref) == len("api-assets/") {
+			return fmt.Sprintf("malformed file path %q", ref)
+		}
+		return ""
+	}
+	u, err := url.Parse(ref)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Sprintf("must be an http(s) URL or a file_path from the upload-urls API (api-assets/...), got %q", ref)
+	}
+	ext := strings.TrimPrefix(path.Ext(u.Path), ".")
+	if ext == "" {
+		return fmt.Sprintf("URL %q has no file extension; the API needs one of %s", ref, acceptedExts(media))
+	}
+	m := MediaOfExtension(ext)
+	if m == "" || !contains(media, m) {
+		return fmt.Sprintf("unsupported file extension %q; accepted: %s", ext, acceptedExts(media))
+	}
+	return ""
+}
+
+func acceptedExts(media []string) string {
+	var out []string
+	for _, m := range media {
+		out = append(out, Extensions[m]...)
+	}
+	return strings.Join(out, ", ")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = strconv.Quote(s)
+	}
+	if len(q) > 12 {
+		return strings.Join(q[:12], ", ") + fmt.Sprintf(", … (%d values)", len(q))
+	}
+	return strings.Join(q, ", ")
+}
+
+// crossFieldRules applies the constraints the spec states in descriptions
+// rather than in schema keywords: end after start, and the fields a source
+// or mode selector makes required.
+func crossFieldRules(op *Operation, obj map[string]any) []FieldError {
+	var errs []FieldError
+	start, hasStart := number(obj["start_seconds"])
+	end, hasEnd := number(obj["end_seconds"])
+	if op.Request.Prop("start_seconds") != nil && hasEnd {
+		if !hasStart {
+			start = 0
+		}
+		if end <= start {
+			errs = append(errs, FieldError{Field: "end_seconds", Message: fmt.Sprintf("must be greater than start_seconds (%s), got %s", fmtNum(start), fmtNum(end))})
+		}
+	}
+	assets, _ := obj["assets"].(map[string]any)
+	if assets == nil {
+		return errs
+	}
+	need := func(field, because string) {
+		v, ok := assets[field]
+		if s, isStr := v.(string); !ok || v == nil || (isStr && s == "") {
+			errs = append(errs, FieldError{Field: "assets." + field, Message: "is required when " + because})
+		}
+		if arr, isArr := v.([]any); isArr && len(arr) == 0 {
+			errs = append(errs, FieldError{Field: "assets." + field, Message: "must not be empty when " + because})
+		}
+	}
+	as := op.Request.Prop("assets")
+	if src, ok := assets["video_source"].(string); ok && as.Prop("video_source") != nil {
+		switch src {
+		case "file":
+			need("video_file_path", `video_source is "file"`)
+		case "youtube":
+			need("youtube_url", `video_source is "youtube"`)
+		}
+	}
+	if src, ok := assets["audio_source"].(string); ok && as.Prop("audio_source") != nil {
+		switch src {
+		case "file":
+			need("audio_file_path", `audio_source is "file"`)
+		case "youtube":
+			need("youtube_url", `audio_source is "youtube"`)
+		}
+	}
+	if as.Prop("face_swap_mode") != nil {
+		mode, _ := assets["face_swap_mode"].(string)
+		if mode == "" {
+			mode = "all-faces"
+		}
+		switch mode {
+		case "all-faces":
+			field := "image_file_path"
+			if as.Prop("source_file_path") != nil {
+				field = "source_file_path"
+			}
+			need(field, `face_swap_mode is "all-faces"`)
+		case "individual-faces":
+			need("face_mappings", `face_swap_mode is "individual-faces"`)
+		}
+	}
+	return errs
+}
