@@ -1,0 +1,297 @@
+package magichour
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hourglasshq/hourglass/internal/catalog"
+)
+
+// Version is the SDK version sent in the User-Agent header.
+const Version = "0.1.0"
+
+// EnvAPIKey is the environment variable NewClient reads the API key from.
+const EnvAPIKey = "MAGIC_HOUR_API_KEY"
+
+// Client is a Magic Hour API client. Create one with NewClient and share it:
+// it is safe for concurrent use. Printing a Client (any fmt verb) never
+// shows the API key.
+type Client struct {
+	key      apiKey
+	baseURL  string
+	hc       *http.Client
+	timeout  time.Duration
+	retry    RetryPolicy
+	ua       string
+	logger   *slog.Logger
+	validate bool
+
+	// Video, Image and Audio read and delete projects of their kind.
+	Video, Image, Audio *ProjectService
+	// Files uploads input files to Magic Hour's storage.
+	Files *FilesService
+	// FaceDetection finds the faces in an image or video, for multi-face
+	// swap mappings.
+	FaceDetection *FaceDetectionService
+
+	// One typed service per create tool (c.FaceSwap, c.AIImageGenerator, ...),
+	// generated from the catalog in zz_operations.go.
+	toolServices
+}
+
+// apiKey holds the key behind a pointer so that even reflection-based
+// printing of a Client shows only an address, and redacts itself when
+// printed directly.
+type apiKey struct{ p *string }
+
+func (k apiKey) value() string {
+	if k.p == nil {
+		return ""
+	}
+	return *k.p
+}
+
+func (apiKey) String() string   { return "[REDACTED]" }
+func (apiKey) GoString() string { return `"[REDACTED]"` }
+
+// NewClient returns a client configured by opts. The API key comes from
+// WithAPIKey or, failing that, the MAGIC_HOUR_API_KEY environment variable;
+// with neither it returns ErrNoAPIKey.
+func NewClient(opts ...Option) (*Client, error) {
+	cfg := config{
+		baseURL: DefaultBaseURL,
+		timeout: DefaultTimeout,
+		retry:   DefaultRetryPolicy,
+		logger:  slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.apiKey == "" {
+		cfg.apiKey = strings.TrimSpace(os.Getenv(EnvAPIKey))
+	}
+	if cfg.apiKey == "" {
+		return nil, ErrNoAPIKey
+	}
+	if cfg.hc == nil {
+		cfg.hc = defaultHTTPClient()
+	}
+	ua := "hourglass-magichour-go/" + Version
+	if cfg.userAgent != "" {
+		ua = cfg.userAgent + " " + ua
+	}
+	key := cfg.apiKey
+	c := &Client{
+		key:      apiKey{&key},
+		baseURL:  cfg.baseURL,
+		hc:       cfg.hc,
+		timeout:  cfg.timeout,
+		retry:    cfg.retry,
+		ua:       ua,
+		logger:   cfg.logger,
+		validate: !cfg.noValidate,
+	}
+	c.Video = &ProjectService{c: c, kind: KindVideo}
+	c.Image = &ProjectService{c: c, kind: KindImage}
+	c.Audio = &ProjectService{c: c, kind: KindAudio}
+	c.Files = &FilesService{c: c}
+	c.FaceDetection = &FaceDetectionService{c: c}
+	c.toolServices.init(c)
+	return c, nil
+}
+
+// defaultHTTPClient has transport-level timeouts but no overall timeout, so
+// that long downloads are bounded by contexts instead.
+func defaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 15 * time.Second
+	t.ResponseHeaderTimeout = 90 * time.Second
+	t.ExpectContinueTimeout = time.Second
+	t.IdleConnTimeout = 90 * time.Second
+	t.MaxIdleConnsPerHost = 16
+	return &http.Client{Transport: t}
+}
+
+// BaseURL returns the API base URL the client talks to.
+func (c *Client) BaseURL() string { return c.baseURL }
+
+// String describes the client without its key.
+func (c *Client) String() string {
+	if c == nil {
+		return "magichour.Client(nil)"
+	}
+	return fmt.Sprintf("magichour.Client{BaseURL: %q, APIKey: [REDACTED]}", c.baseURL)
+}
+
+// GoString is like String.
+func (c *Client) GoString() string { return c.String() }
+
+// Format prints the client the same way for every verb, so that %v, %+v and
+// %#v never reveal the key.
+func (c *Client) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
+
+// ProjectService reads and deletes projects of one kind.
+type ProjectService struct {
+	c    *Client
+	kind Kind
+}
+
+// Get fetches the project with the given id.
+func (s *ProjectService) Get(ctx context.Context, id string) (*Project, error) {
+	return s.c.GetProject(ctx, s.kind, id)
+}
+
+// Delete permanently deletes the project's outputs. It cannot be undone.
+func (s *ProjectService) Delete(ctx context.Context, id string) error {
+	return s.c.DeleteProject(ctx, s.kind, id)
+}
+
+// GetProject fetches a project: GET /v1/<kind>-projects/{id}. An unknown id
+// gives an error matching ErrNotFound. Transient failures are retried.
+func (c *Client) GetProject(ctx context.Context, kind Kind, id string) (*Project, error) {
+	if err := checkProjectArgs(kind, id); err != nil {
+		return nil, err
+	}
+	p := &Project{Kind: kind}
+	if err := c.doJSON(ctx, request{method: http.MethodGet, path: kind.projectsPath(id)}, p); err != nil {
+		return nil, err
+	}
+	p.Kind = kind
+	return p, nil
+}
+
+// DeleteProject permanently deletes a project: DELETE /v1/<kind>-projects/{id}.
+func (c *Client) DeleteProject(ctx context.Context, kind Kind, id string) error {
+	if err := checkProjectArgs(kind, id); err != nil {
+		return err
+	}
+	return c.doJSON(ctx, request{method: http.MethodDelete, path: kind.projectsPath(id)}, nil)
+}
+
+func checkProjectArgs(kind Kind, id string) error {
+	if !kind.Valid() {
+		return fmt.Errorf("%w: unknown project kind %q (want video, image or audio)", ErrInvalidRequest, kind)
+	}
+	if strings.TrimSpace(id) == "" {
+		return fmt.Errorf("%w: empty project id", ErrInvalidRequest)
+	}
+	return nil
+}
+
+func escapeID(id string) string { return url.PathEscape(id) }
+
+// Create starts a job with the given tool: POST /v1/<tool>. params is the
+// tool's typed *CreateParams struct (or a pointer to it), a map[string]any,
+// a json.RawMessage or []byte holding the JSON body.
+//
+// Unless WithoutValidation was given, the body is first checked against the
+// API spec; a violation returns a *ValidationError (matching
+// ErrInvalidRequest) and nothing is sent.
+//
+// A create is retried only when no job can have been created (connection
+// refused, 429, 502/503 without a project id). When the request may have
+// reached the server without an answer, the error matches
+// ErrCreateOutcomeUnknown and nothing is retried.
+func (c *Client) Create(ctx context.Context, tool Tool, params any) (*CreateResponse, error) {
+	op := catalog.Lookup(string(tool))
+	if op == nil || !tool.Valid() {
+		_, err := ParseTool(string(tool))
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	body, err := c.marshalBody(op, params)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		ID             string `json:"id"`
+		CreditsCharged int    `json:"credits_charged"`
+	}
+	if err := c.doJSON(ctx, request{method: http.MethodPost, path: op.Path, body: body, create: true}, &out); err != nil {
+		return nil, err
+	}
+	if out.ID == "" {
+		return nil, fmt.Errorf("magichour: POST %s: the answer carries no project id", op.Path)
+	}
+	return &CreateResponse{ID: out.ID, CreditsCharged: out.CreditsCharged, Kind: tool.Kind(), Tool: tool}, nil
+}
+
+// marshalBody encodes params as JSON and validates it against op.
+func (c *Client) marshalBody(op *catalog.Operation, params any) ([]byte, error) {
+	var body []byte
+	switch p := params.(type) {
+	case nil:
+		body = []byte("{}")
+	case json.RawMessage:
+		body = p
+	case []byte:
+		body = p
+	default:
+		b, err := json.Marshal(params)
+		if err != nil {
+			return nil, fmt.Errorf("magichour: %s: encode request: %w", op.Name, err)
+		}
+		body = b
+	}
+	if !c.validate {
+		return body, nil
+	}
+	if err := op.ValidateJSON(body); err != nil {
+		var ve *catalog.ValidationError
+		if errors.As(err, &ve) {
+			out := &ValidationError{Tool: op.Name}
+			for _, f := range ve.Fields {
+				out.Fields = append(out.Fields, FieldError{Field: f.Field, Message: f.Message})
+			}
+			return nil, out
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidRequest, op.Name, err)
+	}
+	return bytes.TrimSpace(body), nil
+}
+
+// doJSON sends r with the retry policy and decodes a 2xx JSON answer into
+// out (when out is non-nil).
+func (c *Client) doJSON(ctx context.Context, r request, out any) error {
+	resp, err := c.do(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err == nil {
+		if err = json.Unmarshal(b, out); err != nil {
+			err = fmt.Errorf("decode answer (%s): %w", strings.TrimPrefix(snippet(b), "unexpected response body: "), err)
+		}
+	} else {
+		err = fmt.Errorf("read answer: %w", err)
+	}
+	if err != nil && r.create {
+		// The server accepted the create: a job exists but its id was lost.
+		return &OutcomeUnknownError{Method: r.method, Path: r.label(), Err: err}
+	}
+	if err != nil {
+		return fmt.Errorf("magichour: %s %s: %w", r.method, r.label(), err)
+	}
+	return nil
+}

@@ -1,0 +1,4 @@
+package magichour
+
+// FaceDetectionService detects faces.
+type FaceDetectionService struct{ c *Client }

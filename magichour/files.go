@@ -1,0 +1,4 @@
+package magichour
+
+// FilesService uploads input files.
+type FilesService struct{ c *Client }
