@@ -295,3 +295,24 @@ func (c *Client) doJSON(ctx context.Context, r request, out any) error {
 	}
 	return nil
 }
+
+// ToolService is the typed create endpoint of one tool; P is the tool's
+// params struct (e.g. FaceSwapCreateParams). Get one from the Client's
+// generated fields: c.FaceSwap, c.AIImageGenerator, ...
+type ToolService[P any] struct {
+	c    *Client
+	tool Tool
+}
+
+// Tool returns the service's tool.
+func (s *ToolService[P]) Tool() Tool { return s.tool }
+
+// Create starts a job with params; see Client.Create for validation and
+// retry behaviour.
+func (s *ToolService[P]) Create(ctx context.Context, params P) (*CreateResponse, error) {
+	return s.c.Create(ctx, s.tool, params)
+}
+
+// Ptr returns a pointer to v, for the optional fields of params structs:
+// Name: magichour.Ptr("my video").
+func Ptr[T any](v T) *T { return &v }
