@@ -387,4 +387,3 @@ func wrap(s string, width int) []string {
 	}
 	return lines
 }
-
