@@ -189,8 +189,12 @@ func checkProjectArgs(kind Kind, id string) error {
 	if !kind.Valid() {
 		return fmt.Errorf("%w: unknown project kind %q (want video, image or audio)", ErrInvalidRequest, kind)
 	}
+	return checkID(id)
+}
+
+func checkID(id string) error {
 	if strings.TrimSpace(id) == "" {
-		return fmt.Errorf("%w: empty project id", ErrInvalidRequest)
+		return fmt.Errorf("%w: empty id", ErrInvalidRequest)
 	}
 	return nil
 }
@@ -215,6 +219,11 @@ func (c *Client) Create(ctx context.Context, tool Tool, params any) (*CreateResp
 		_, err := ParseTool(string(tool))
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
+	return c.create(ctx, op, params)
+}
+
+// create validates and sends a job-creating POST for op.
+func (c *Client) create(ctx context.Context, op *catalog.Operation, params any) (*CreateResponse, error) {
 	body, err := c.marshalBody(op, params)
 	if err != nil {
 		return nil, err
@@ -227,8 +236,9 @@ func (c *Client) Create(ctx context.Context, tool Tool, params any) (*CreateResp
 		return nil, err
 	}
 	if out.ID == "" {
-		return nil, fmt.Errorf("magichour: POST %s: the answer carries no project id", op.Path)
+		return nil, &OutcomeUnknownError{Method: http.MethodPost, Path: op.Path, Err: errors.New("the answer carries no project id")}
 	}
+	tool := Tool(op.Name)
 	return &CreateResponse{ID: out.ID, CreditsCharged: out.CreditsCharged, Kind: tool.Kind(), Tool: tool}, nil
 }
 
