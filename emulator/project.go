@@ -341,7 +341,7 @@ func exampleCredits(op *catalog.Operation, def int64) int64 {
 	return def
 }
 
-func even(n int) int { return max(2, n&^1) }
+func even(n int) int { return max(2, (n+1)&^1) }
 
 func aspect(ar string) (a, b float64) {
 	x, y, ok := strings.Cut(ar, ":")
