@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -181,14 +182,25 @@ func (c *Client) send(ctx context.Context, r *request) (resp *http.Response, sen
 		GotConn:      func(httptrace.GotConnInfo) { gotConn.Store(true) },
 		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
 	})
-	var body io.Reader
-	if r.body != nil {
-		body = bytes.NewReader(r.body)
-	}
-	req, err := http.NewRequestWithContext(actx, r.method, r.target(c.baseURL), body)
+	// touched records whether the transport read any byte of the body: the
+	// server cannot act on a request before its whole body arrives, so an
+	// untouched body proves nothing usable was sent.
+	var touched atomic.Bool
+	req, err := http.NewRequestWithContext(actx, r.method, r.target(c.baseURL), nil)
 	if err != nil {
 		cancel()
 		return nil, false, err
+	}
+	if r.body != nil {
+		b := r.body
+		req.ContentLength = int64(len(b))
+		req.GetBody = func() (io.ReadCloser, error) {
+			return io.NopCloser(&touchReader{r: bytes.NewReader(b), touched: &touched}), nil
+		}
+		req.Body, _ = req.GetBody()
+		if len(b) == 0 {
+			req.Body, req.GetBody = http.NoBody, nil
+		}
 	}
 	for k, vs := range r.header {
 		req.Header[k] = vs
@@ -206,7 +218,13 @@ func (c *Client) send(ctx context.Context, r *request) (resp *http.Response, sen
 	resp, err = c.hc.Do(req)
 	if err != nil {
 		cancel()
-		notSent := !wrote.Load() && (gotConn.Load() || isDialError(err))
+		notSent := !wrote.Load() && !touched.Load() && (gotConn.Load() || isDialError(err))
+		// *url.Error repeats method and URL, which the caller's message
+		// already names; keep its cause (net.Error, context errors).
+		var uerr *url.Error
+		if errors.As(err, &uerr) && uerr.Err != nil {
+			err = uerr.Err
+		}
 		return nil, !notSent, err
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
@@ -222,6 +240,19 @@ func isDialError(err error) bool {
 	}
 	var dns *net.DNSError
 	return errors.As(err, &dns) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+type touchReader struct {
+	r       io.Reader
+	touched *atomic.Bool
+}
+
+func (t *touchReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.touched.Store(true)
+	}
+	return n, err
 }
 
 type cancelOnClose struct {
