@@ -56,57 +56,5 @@ func (c *mediaCache) get(o output) ([]byte, error) {
 
 func (c *mediaCache) contentType(ext string) string { return media.ContentType(ext) }
 
-func (c *mediaCache) synthetic(size, seed int64) io.ReadSeeker { return newSynthetic(size, seed) }
-
-// synthetic is a deterministic pseudo-random byte stream of a given size,
-// generated on the fly (constant memory) and seekable.
-type synthetic struct {
-	size, off int64
-	key       uint64
-}
-
-func newSynthetic(size, seed int64) *synthetic {
-	return &synthetic{size: size, key: uint64(seed)*0x9e3779b97f4a7c15 + 1}
-}
-
-func splitmix(z uint64) uint64 {
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
-
-func (s *synthetic) Read(p []byte) (int, error) {
-	if s.off >= s.size {
-		return 0, io.EOF
-	}
-	n := int(min(int64(len(p)), s.size-s.off))
-	for i := 0; i < n; {
-		word := splitmix(s.key ^ uint64(s.off>>3))
-		j := int(s.off & 7)
-		for ; j < 8 && i < n; j++ {
-			p[i] = byte(word >> (8 * j))
-			i++
-			s.off++
-		}
-	}
-	return n, nil
-}
-
-func (s *synthetic) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = s.off + offset
-	case io.SeekEnd:
-		abs = s.size + offset
-	default:
-		return 0, fmt.Errorf("emulator: bad whence %d", whence)
-	}
-	if abs < 0 {
-		return 0, fmt.Errorf("emulator: negative seek position %d", abs)
-	}
-	s.off = abs
-	return abs, nil
-}
+// synthetic returns a deterministic stream of size bytes in constant memory.
+func (c *mediaCache) synthetic(size, seed int64) io.ReadSeeker { return media.Synthetic(size, seed) }
