@@ -167,17 +167,17 @@ func TestKeyRedaction(t *testing.T) {
 	var apiErr *APIError
 	errors.As(err, &apiErr)
 	outputs := map[string]string{
-		"%v":       fmt.Sprintf("%v", c),
-		"%+v":      fmt.Sprintf("%+v", c),
-		"%#v":      fmt.Sprintf("%#v", c),
-		"%s":       fmt.Sprintf("%s", c),
-		"value %v": fmt.Sprintf("%v", *c),
+		"%v":        fmt.Sprintf("%v", c),
+		"%+v":       fmt.Sprintf("%+v", c),
+		"%#v":       fmt.Sprintf("%#v", c),
+		"%s":        fmt.Sprintf("%s", c),
+		"value %v":  fmt.Sprintf("%v", *c),
 		"value %+v": fmt.Sprintf("%+v", *c),
 		"value %#v": fmt.Sprintf("%#v", *c),
-		"key %#v":  fmt.Sprintf("%#v", c.key),
-		"error":    err.Error(),
+		"key %#v":   fmt.Sprintf("%#v", c.key),
+		"error":     err.Error(),
 		"error %+v": fmt.Sprintf("%+v", apiErr),
-		"logs":     logs.String(),
+		"logs":      logs.String(),
 	}
 	for name, s := range outputs {
 		if strings.Contains(s, "SECRETKEY") {
