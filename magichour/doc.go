@@ -52,6 +52,10 @@
 // answer coming back (connection reset, timeout, 500, 504), the error matches
 // ErrCreateOutcomeUnknown and the client does not resubmit: a job may exist
 // and be charged, so check before creating again.
+// The contract calls 500 a transient error: GET and DELETE retry it, but on a
+// create the client cannot tell whether the job was made before the failure,
+// so a 500 (or 504) comes back as an *OutcomeUnknownError wrapping the
+// *APIError (ErrServer) instead of risking a duplicate, charged job.
 //
 // A project that ended in error is reported as a *JobError (ErrJobFailed),
 // a canceled one as a *CanceledError (ErrCanceled); see Project.Err.
@@ -64,10 +68,19 @@
 // 5xx errors). The returned file path ("api-assets/...") goes in a create
 // request's assets.
 //
+// # Face detection
+//
+// For multi-face swaps, FaceDetection.Create starts a detection and
+// FaceDetection.Get reads its faces; each Face.Path is an original_face in
+// face_mappings.
+//
 // # Testing
 //
-// The emulator package runs a stateful Magic Hour API in-process; point the
-// client at it with WithBaseURL.
+// The emulator package runs a stateful, spec-faithful Magic Hour API
+// in-process, with injectable faults; point the client at it:
+//
+//	srv := emulator.NewServer(t, emulator.WithSpeed(1000))
+//	c, err := magichour.NewClient(magichour.WithAPIKey(srv.APIKey), magichour.WithBaseURL(srv.URL))
 package magichour
 
 //go:generate go run ./gen
