@@ -33,7 +33,8 @@ const DefaultTransientErrorLimit = 5
 //
 //   - the first poll comes early, at E/8 clamped to [250ms, 2s], to catch
 //     very fast jobs and bad ids;
-//   - before DenseFrom·E the gaps double (sparse phase: few jobs end there);
+//   - before DenseFrom·E each poll comes at three times the elapsed time of
+//     the previous one (sparse phase: few jobs end there);
 //   - from DenseFrom·E on, each gap is max(MinInterval, LagFraction·t) where
 //     t is the time elapsed: a geometric schedule whose gaps grow with the
 //     elapsed time, so a job ending at D is seen within about
@@ -92,9 +93,9 @@ func (s PollSchedule) Next(elapsed time.Duration, polled bool) time.Duration {
 	dense := time.Duration(s.DenseFrom * float64(exp))
 	var d time.Duration
 	if elapsed < dense {
-		// Sparse phase: double the elapsed time, but do not skip past
+		// Sparse phase: triple the elapsed time, but do not skip past
 		// the start of the dense phase.
-		d = max(min(elapsed, dense-elapsed), minI)
+		d = max(min(2*elapsed, dense-elapsed), minI)
 	} else {
 		d = max(time.Duration(s.LagFraction*float64(elapsed)), minI)
 	}
