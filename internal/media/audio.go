@@ -28,7 +28,8 @@ const (
 // MP3 is silence: a run of MPEG-1 Layer III frames (44.1 kHz, mono,
 // 128 kbit/s CBR) whose side information is all zero, which every decoder
 // renders as silence; its length is rounded up to a whole frame (1152
-// samples, about 26 ms). WAV is 16-bit PCM, mono, 24 kHz, carrying a quiet
+// samples, about 26 ms), and is at least two frames because demuxers
+// (ffmpeg's among them) confirm an MP3 stream by finding a second frame. WAV is 16-bit PCM, mono, 24 kHz, carrying a quiet
 // sine tone whose pitch derives from seed, with 20 ms fades at both ends;
 // its length is exact to the sample. Unlike Video, the duration is not
 // capped below MaxSeconds (600 s is about 9.6 MB of MP3 or 28.8 MB of WAV).
@@ -46,12 +47,12 @@ func Audio(format string, seconds float64, seed int64) ([]byte, error) {
 	return sineWAV(seconds, seed), nil
 }
 
-// silentMP3 returns ceil(seconds*44100/1152) silent Layer III frames. Frame
+// silentMP3 returns max(2, ceil(seconds*44100/1152)) silent Layer III frames. Frame
 // i is floor(144*bitrate/rate) bytes plus a padding byte whenever needed to
 // keep the average at exactly the nominal bitrate.
 func silentMP3(seconds float64) []byte {
 	n := int(math.Ceil(seconds * MP3SampleRate / mp3FrameSamples))
-	n = max(n, 1)
+	n = max(n, 2)
 	const num, den = 144 * MP3Bitrate, MP3SampleRate // bytes per frame = num/den
 	total := n * num / den
 	out := make([]byte, total)

@@ -177,6 +177,7 @@ func TestAudioFFprobe(t *testing.T) {
 		{"mp3", "mp3", 1, 0.03},
 		{"mp3", "mp3", 0.2, 0.03},
 		{"mp3", "mp3", 123.4, 0.03},
+		{"mp3", "mp3", 0.001, 0.06}, // two frames minimum: 52 ms
 		{"wav", "pcm_s16le", 10, 0.001},
 		{"wav", "pcm_s16le", 0.01, 0.001},
 		{"wav", "pcm_s16le", 61.5, 0.001},
