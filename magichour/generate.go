@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -332,7 +331,7 @@ func isRemoteRef(v string) bool {
 func localFiles(op *catalog.Operation, body map[string]any) ([]*localFile, error) {
 	var out []*localFile
 	var problems []string
-	unsupported := false
+	var causes []error
 	for _, fp := range op.Files {
 		walkFileFields(body, fp.Segments(), "", func(field, v string, set func(string)) {
 			if isRemoteRef(v) {
@@ -340,7 +339,7 @@ func localFiles(op *catalog.Operation, body map[string]any) ([]*localFile, error
 			}
 			item, _, err := checkLocalFile(v)
 			if err != nil {
-				unsupported = unsupported || errors.Is(err, ErrUnsupportedFile)
+				causes = append(causes, err)
 				problems = append(problems, field+": "+strings.TrimPrefix(err.Error(), "magichour: "))
 				return
 			}
@@ -352,12 +351,10 @@ func localFiles(op *catalog.Operation, body map[string]any) ([]*localFile, error
 		})
 	}
 	if len(problems) > 0 {
-		err := fmt.Errorf("input files (nothing was sent): %s", strings.Join(problems, "; "))
-		if unsupported {
-			// Keep errors.Is(err, ErrUnsupportedFile) working.
-			return nil, &wrapped{err, ErrUnsupportedFile}
+		return nil, &multiError{
+			msg:    "input files (nothing was sent): " + strings.Join(problems, "; "),
+			causes: causes,
 		}
-		return nil, err
 	}
 	return out, nil
 }
@@ -401,11 +398,12 @@ func walkFileFields(v any, segs []string, at string, fn func(field, value string
 	walkFileFields(x, segs[1:], field, fn)
 }
 
-// wrapped is an error with its own message that also matches target.
-type wrapped struct {
-	err    error
-	target error
+// multiError has its own message and matches each of its causes
+// (ErrUnsupportedFile, fs.ErrNotExist, ...).
+type multiError struct {
+	msg    string
+	causes []error
 }
 
-func (w *wrapped) Error() string   { return w.err.Error() }
-func (w *wrapped) Unwrap() []error { return []error{w.err, w.target} }
+func (e *multiError) Error() string   { return e.msg }
+func (e *multiError) Unwrap() []error { return e.causes }
