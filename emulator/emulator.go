@@ -236,6 +236,8 @@ func (e *Emulator) SetFaults(f Faults) error {
 func (e *Emulator) Balance() int64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// Settle what has ended so the figure never lags the scheduler.
+	e.settleDueLocked(e.clock.Now())
 	return e.balance
 }
 
