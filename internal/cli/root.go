@@ -28,6 +28,7 @@ func NewRoot() *cobra.Command {
 		newVersionCmd(),
 		newEmulateCmd(),
 	)
+	register(root) // API commands and their global flags (app.go)
 	return root
 }
 
@@ -48,9 +49,5 @@ func newVersionCmd() *cobra.Command {
 func Execute() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := NewRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "hourglass:", err)
-		return 1
-	}
-	return 0
+	return Report(os.Stderr, NewRoot().ExecuteContext(ctx)) // exit codes: exitcode.go
 }
