@@ -1,0 +1,647 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hourglasshq/hourglass/internal/catalog"
+	"github.com/hourglasshq/hourglass/magichour"
+)
+
+// Handler returns the gateway's HTTP API:
+//
+//	GET    /healthz, /readyz
+//	POST   /hooks/magichour                  Magic Hour webhooks (signed)
+//	POST   /api/jobs                         submit (tenant key)
+//	GET    /api/jobs                         list: ?status=&tool=&limit=&cursor=
+//	GET    /api/jobs/{id}                    one job with its outputs
+//	DELETE /api/jobs/{id}                    stop tracking, delete the local copy (?upstream=true: on Magic Hour too)
+//	GET    /api/jobs/{id}/outputs/{n}        a stored output (Range supported)
+//	GET    /api/jobs/{id}/events             the timeline as Server-Sent Events
+//	POST   /api/admin/tenants                create a tenant (admin key)
+//	GET    /api/admin/tenants                list tenants (admin key)
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", g.handleReady)
+	mux.HandleFunc("POST /hooks/magichour", g.handleWebhook)
+	mux.HandleFunc("POST /api/jobs", g.auth(false, g.handleSubmit))
+	mux.HandleFunc("GET /api/jobs", g.auth(false, g.handleList))
+	mux.HandleFunc("GET /api/jobs/{id}", g.auth(false, g.handleGet))
+	mux.HandleFunc("DELETE /api/jobs/{id}", g.auth(false, g.handleDelete))
+	mux.HandleFunc("GET /api/jobs/{id}/outputs/{n}", g.auth(false, g.handleOutput))
+	mux.HandleFunc("GET /api/jobs/{id}/events", g.auth(false, g.handleEvents))
+	mux.HandleFunc("POST /api/admin/tenants", g.auth(true, g.handleCreateTenant))
+	mux.HandleFunc("GET /api/admin/tenants", g.auth(true, g.handleListTenants))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such route", nil)
+	})
+	return mux
+}
+
+func (g *Gateway) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := g.store.Ping(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "database unreachable", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// --- auth ---
+
+// caller is who made a request: a tenant, or the admin (Tenant nil).
+type caller struct {
+	Tenant *Tenant
+	Admin  bool
+}
+
+// scope is the tenant id a caller may see ("" for the admin: all).
+func (c caller) scope() string {
+	if c.Tenant == nil {
+		return ""
+	}
+	return c.Tenant.ID
+}
+
+type handlerFunc func(http.ResponseWriter, *http.Request, caller)
+
+// auth resolves the Bearer key to a tenant or the admin. Admin routes take
+// only the admin key; tenant routes take either (the admin sees every
+// tenant's jobs but cannot submit).
+func (g *Gateway) auth(adminOnly bool, h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing API key: send Authorization: Bearer <key>", nil)
+			return
+		}
+		hash := HashKey(key)
+		isAdmin, err := g.store.IsAdminKey(r.Context(), hash)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+			return
+		}
+		if isAdmin {
+			h(w, r, caller{Admin: true})
+			return
+		}
+		if adminOnly {
+			writeError(w, http.StatusUnauthorized, "unauthorized", "this route needs the admin key", nil)
+			return
+		}
+		t, err := g.store.TenantByKey(r.Context(), hash)
+		if errors.Is(err, ErrNotFound) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "invalid API key", nil)
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+			return
+		}
+		h(w, r, caller{Tenant: t})
+	}
+}
+
+// --- JSON shapes ---
+
+type apiError struct {
+	Code    string       `json:"code"`
+	Message string       `json:"message"`
+	Fields  []fieldError `json:"fields,omitempty"`
+}
+
+type fieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// writeError answers {"message", "error": {code, message, fields}}: the
+// top-level message matches Magic Hour's own error shape.
+func writeError(w http.ResponseWriter, status int, code, msg string, fields []fieldError) {
+	writeJSON(w, status, map[string]any{"message": msg, "error": apiError{Code: code, Message: msg, Fields: fields}})
+}
+
+type jobJSON struct {
+	ID             string          `json:"id"`
+	Tool           string          `json:"tool"`
+	Kind           string          `json:"kind"`
+	Status         Status          `json:"status"`
+	UpstreamID     string          `json:"upstream_id,omitempty"`
+	UpstreamStatus string          `json:"upstream_status,omitempty"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Params         json.RawMessage `json:"params"`
+	Metadata       json.RawMessage `json:"metadata,omitempty"`
+	CallbackURL    string          `json:"callback_url,omitempty"`
+	Credits        int64           `json:"credits"`
+	Error          *apiError       `json:"error,omitempty"`
+	Outputs        []outputJSON    `json:"outputs,omitempty"`
+	Polls          int             `json:"polls"`
+	Attempts       int             `json:"attempts"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+	SubmittedAt    *time.Time      `json:"submitted_at,omitempty"`
+	ExpectedAt     *time.Time      `json:"expected_at,omitempty"`
+	FinishedAt     *time.Time      `json:"finished_at,omitempty"`
+}
+
+type outputJSON struct {
+	Index       int        `json:"index"`
+	URL         string     `json:"url,omitempty"`
+	Stored      bool       `json:"stored"`
+	Size        int64      `json:"size,omitempty"`
+	SHA256      string     `json:"sha256,omitempty"`
+	ContentType string     `json:"content_type,omitempty"`
+	StoredAt    *time.Time `json:"stored_at,omitempty"`
+}
+
+func tptr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func toJSON(r *http.Request, j *Job, outs []Output) jobJSON {
+	out := jobJSON{ID: j.ID, Tool: j.Tool, Kind: j.Kind, Status: j.Status, UpstreamID: j.UpstreamID, UpstreamStatus: j.UpstreamStatus,
+		IdempotencyKey: j.IdempotencyKey, Params: j.Params, Metadata: j.Metadata, CallbackURL: j.CallbackURL, Credits: j.Credits,
+		Polls: j.Polls, Attempts: j.Attempts, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		SubmittedAt: tptr(j.SubmittedAt), ExpectedAt: tptr(j.ExpectedAt), FinishedAt: tptr(j.FinishedAt)}
+	if j.ErrorCode != "" || j.ErrorMessage != "" {
+		out.Error = &apiError{Code: j.ErrorCode, Message: j.ErrorMessage}
+	}
+	for _, o := range outs {
+		oj := outputJSON{Index: o.Index, Stored: !o.StoredAt.IsZero() && o.StorageKey != "", StoredAt: tptr(o.StoredAt)}
+		if oj.Stored {
+			oj.URL = fmt.Sprintf("%s/api/jobs/%s/outputs/%d", baseURL(r), j.ID, o.Index)
+			oj.Size, oj.SHA256, oj.ContentType = o.Size, o.SHA256, o.ContentType
+		}
+		out.Outputs = append(out.Outputs, oj)
+	}
+	return out
+}
+
+// --- jobs ---
+
+type submitRequest struct {
+	Tool           string          `json:"tool"`
+	Params         json.RawMessage `json:"params"`
+	IdempotencyKey string          `json:"idempotency_key"`
+	Metadata       json.RawMessage `json:"metadata"`
+	CallbackURL    string          `json:"callback_url"`
+}
+
+func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) {
+	if c.Tenant == nil {
+		writeError(w, http.StatusForbidden, "forbidden", "jobs are submitted with a tenant key, not the admin key", nil)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body larger than %d bytes", g.cfg.MaxBodyBytes), nil)
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad_body", "could not read the request body", nil)
+		return
+	}
+	var req submitRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed_json", "malformed JSON: "+err.Error(), nil)
+		return
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "malformed_json", "malformed JSON: trailing data after the object", nil)
+		return
+	}
+	if req.IdempotencyKey == "" {
+		req.IdempotencyKey = r.Header.Get("Idempotency-Key")
+	}
+	job, status, apiErr := g.validateSubmit(&req)
+	if apiErr != nil {
+		writeError(w, status, apiErr.Code, apiErr.Message, apiErr.Fields)
+		return
+	}
+	if b := c.Tenant.CreditBudget; b != nil && c.Tenant.CreditsUsed >= *b {
+		writeError(w, http.StatusPaymentRequired, "budget_exceeded",
+			fmt.Sprintf("the tenant's credit budget (%d) is used up (%d used); nothing was sent upstream", *b, c.Tenant.CreditsUsed), nil)
+		return
+	}
+	now := g.now()
+	job.ID, job.TenantID, job.Status = newJobID(now), c.Tenant.ID, StatusPending
+	job.CreatedAt, job.UpdatedAt, job.NextRunAt = now, now, now
+	got, created, err := g.store.CreateJob(r.Context(), job, event("created", map[string]any{"tool": job.Tool}))
+	if err != nil {
+		g.log.Error("gateway: create job", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "could not record the job", nil)
+		return
+	}
+	if !created {
+		if got.Tool != job.Tool || !bytes.Equal(got.Params, job.Params) {
+			writeError(w, http.StatusConflict, "idempotency_conflict",
+				"idempotency_key was already used for a different request (job "+got.ID+")", nil)
+			return
+		}
+		outs, _ := g.store.Outputs(r.Context(), got.ID)
+		writeJSON(w, http.StatusOK, toJSON(r, got, outs))
+		return
+	}
+	g.nudge()
+	g.log.Info("gateway: job accepted", "job", job.ID, "tenant", job.TenantID, "tool", job.Tool)
+	w.Header().Set("Location", "/api/jobs/"+job.ID)
+	writeJSON(w, http.StatusAccepted, toJSON(r, job, nil))
+}
+
+// validateSubmit checks a submission against the catalog before anything
+// is stored or sent.
+func (g *Gateway) validateSubmit(req *submitRequest) (*Job, int, *apiError) {
+	bad := func(code, msg string, fields ...fieldError) (*Job, int, *apiError) {
+		return nil, http.StatusBadRequest, &apiError{Code: code, Message: msg, Fields: fields}
+	}
+	if req.Tool == "" {
+		return bad("missing_tool", "tool is required", fieldError{"tool", "is required"})
+	}
+	tool, err := magichour.ParseTool(req.Tool)
+	if err != nil {
+		return bad("unknown_tool", fmt.Sprintf("unknown tool %q", req.Tool), fieldError{"tool", "unknown tool"})
+	}
+	op := catalog.Lookup(string(tool))
+	params := bytes.TrimSpace(req.Params)
+	if len(params) == 0 || string(params) == "null" {
+		params = []byte("{}")
+	}
+	if params[0] != '{' {
+		return bad("invalid_params", "params must be a JSON object", fieldError{"params", "must be an object"})
+	}
+	if err := op.ValidateJSON(params); err != nil {
+		var ve *catalog.ValidationError
+		if !errors.As(err, &ve) {
+			return bad("invalid_params", "params: "+err.Error(), fieldError{"params", err.Error()})
+		}
+		var fields []fieldError
+		var names []string
+		for _, f := range ve.Fields {
+			name := "params"
+			if f.Field != "" {
+				name += "." + f.Field
+			}
+			fields = append(fields, fieldError{name, f.Message})
+			names = append(names, name+": "+f.Message)
+		}
+		return bad("invalid_params", "invalid params for "+string(tool)+": "+strings.Join(names, "; "), fields...)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, params); err != nil {
+		return bad("invalid_params", "params: "+err.Error())
+	}
+	meta := bytes.TrimSpace(req.Metadata)
+	if string(meta) == "null" {
+		meta = nil
+	}
+	if len(meta) > 0 && meta[0] != '{' {
+		return bad("invalid_metadata", "metadata must be a JSON object", fieldError{"metadata", "must be an object"})
+	}
+	if len(meta) > 16<<10 {
+		return bad("invalid_metadata", "metadata is larger than 16 KiB", fieldError{"metadata", "larger than 16 KiB"})
+	}
+	if len(req.IdempotencyKey) > 255 {
+		return bad("invalid_idempotency_key", "idempotency_key is longer than 255 characters", fieldError{"idempotency_key", "longer than 255 characters"})
+	}
+	if req.CallbackURL != "" {
+		u, err := url.Parse(req.CallbackURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("invalid_callback_url", "callback_url must be an absolute http(s) URL", fieldError{"callback_url", "must be an absolute http(s) URL"})
+		}
+	}
+	var metaCompact json.RawMessage
+	if len(meta) > 0 {
+		var b bytes.Buffer
+		if err := json.Compact(&b, meta); err != nil {
+			return bad("invalid_metadata", "metadata: "+err.Error())
+		}
+		metaCompact = b.Bytes()
+	}
+	return &Job{Tool: string(tool), Kind: string(tool.Kind()), Params: compact.Bytes(), IdempotencyKey: req.IdempotencyKey,
+		Metadata: metaCompact, CallbackURL: req.CallbackURL}, 0, nil
+}
+
+func (g *Gateway) loadJob(w http.ResponseWriter, r *http.Request, c caller) *Job {
+	j, err := g.store.Job(r.Context(), c.scope(), r.PathValue("id"))
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "no such job", nil)
+		return nil
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+		return nil
+	}
+	return j
+}
+
+func (g *Gateway) handleGet(w http.ResponseWriter, r *http.Request, c caller) {
+	j := g.loadJob(w, r, c)
+	if j == nil {
+		return
+	}
+	outs, err := g.store.Outputs(r.Context(), j.ID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(r, j, outs))
+}
+
+func (g *Gateway) handleList(w http.ResponseWriter, r *http.Request, c caller) {
+	q := r.URL.Query()
+	f := JobFilter{TenantID: c.scope(), Status: Status(q.Get("status")), Tool: q.Get("tool"), Cursor: q.Get("cursor"), Limit: 50}
+	if c.Admin && q.Get("tenant") != "" {
+		f.TenantID = q.Get("tenant")
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		writeError(w, http.StatusBadRequest, "invalid_status", fmt.Sprintf("unknown status %q", f.Status), []fieldError{{"status", "unknown status"}})
+		return
+	}
+	if f.Tool != "" {
+		if _, err := magichour.ParseTool(f.Tool); err != nil {
+			writeError(w, http.StatusBadRequest, "unknown_tool", fmt.Sprintf("unknown tool %q", f.Tool), []fieldError{{"tool", "unknown tool"}})
+			return
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 200 {
+			writeError(w, http.StatusBadRequest, "invalid_limit", "limit must be an integer from 1 to 200", []fieldError{{"limit", "must be 1..200"}})
+			return
+		}
+		f.Limit = n
+	}
+	jobs, err := g.store.ListJobs(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+		return
+	}
+	resp := struct {
+		Jobs       []jobJSON `json:"jobs"`
+		NextCursor string    `json:"next_cursor,omitempty"`
+	}{Jobs: []jobJSON{}}
+	for _, j := range jobs {
+		resp.Jobs = append(resp.Jobs, toJSON(r, j, nil))
+	}
+	if len(jobs) == f.Limit {
+		resp.NextCursor = jobs[len(jobs)-1].ID
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// handleDelete stops tracking a job that is not finished (it becomes
+// canceled; the upstream project is not affected, Magic Hour has no cancel)
+// and deletes its stored outputs. ?upstream=true also deletes the project
+// on Magic Hour.
+func (g *Gateway) handleDelete(w http.ResponseWriter, r *http.Request, c caller) {
+	ctx := r.Context()
+	var j *Job
+	for range 5 {
+		if j = g.loadJob(w, r, c); j == nil {
+			return
+		}
+		if j.Status == StatusCreating {
+			writeError(w, http.StatusConflict, "create_in_flight", "the upstream create is in flight; retry in a moment", nil)
+			return
+		}
+		if j.Status.Terminal() {
+			break
+		}
+		now := g.now()
+		j.Status, j.ErrorCode, j.ErrorMessage = StatusCanceled, "canceled_by_client", "tracking was canceled through the API"
+		j.FinishedAt, j.NextRunAt, j.UpdatedAt = now, time.Time{}, now
+		release(j)
+		err := g.store.UpdateJob(ctx, JobUpdate{Job: j, Events: []Event{event("canceled_by_client", nil)}})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrConflict) {
+			writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+			return
+		}
+	}
+	outs, err := g.store.Outputs(ctx, j.ID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+		return
+	}
+	deleted := 0
+	for _, o := range outs {
+		if o.StorageKey == "" {
+			continue
+		}
+		if err := g.storage.Delete(ctx, o.StorageKey); err != nil {
+			writeError(w, http.StatusInternalServerError, "internal", "could not delete a stored output", nil)
+			return
+		}
+		o.StorageKey = ""
+		if err := g.store.UpdateOutput(ctx, o); err != nil {
+			writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+			return
+		}
+		deleted++
+	}
+	evData := map[string]any{"outputs_deleted": deleted}
+	if r.URL.Query().Get("upstream") == "true" && j.UpstreamID != "" {
+		err := g.up.DeleteProject(ctx, magichour.Kind(j.Kind), j.UpstreamID)
+		if err != nil && !errors.Is(err, magichour.ErrNotFound) {
+			writeError(w, http.StatusBadGateway, "upstream_delete_failed", "deleting the project on Magic Hour failed: "+err.Error(), nil)
+			return
+		}
+		evData["upstream_deleted"] = true
+	}
+	_ = g.store.AddEvent(ctx, event2(j.ID, "deleted", evData))
+	outs, _ = g.store.Outputs(ctx, j.ID)
+	writeJSON(w, http.StatusOK, toJSON(r, j, outs))
+}
+
+func (g *Gateway) handleOutput(w http.ResponseWriter, r *http.Request, c caller) {
+	j := g.loadJob(w, r, c)
+	if j == nil {
+		return
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 0 {
+		writeError(w, http.StatusBadRequest, "invalid_index", "output index must be a non-negative integer", nil)
+		return
+	}
+	outs, err := g.store.Outputs(r.Context(), j.ID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+		return
+	}
+	if n >= len(outs) {
+		writeError(w, http.StatusNotFound, "not_found", "no such output", nil)
+		return
+	}
+	o := outs[n]
+	if o.StoredAt.IsZero() {
+		writeError(w, http.StatusConflict, "not_stored", "the output is not stored yet (job status "+string(j.Status)+")", nil)
+		return
+	}
+	if o.StorageKey == "" {
+		writeError(w, http.StatusGone, "deleted", "the output was deleted", nil)
+		return
+	}
+	f, _, err := g.storage.Open(r.Context(), o.StorageKey)
+	if err != nil {
+		g.log.Error("gateway: open stored output", "job", j.ID, "key", o.StorageKey, "err", err)
+		writeError(w, http.StatusInternalServerError, "storage", "the stored output cannot be read", nil)
+		return
+	}
+	defer f.Close()
+	if o.ContentType != "" {
+		w.Header().Set("Content-Type", o.ContentType)
+	}
+	w.Header().Set("ETag", `"`+o.SHA256+`"`)
+	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
+	http.ServeContent(w, r, "", o.StoredAt, f)
+}
+
+// handleEvents streams a job's timeline as Server-Sent Events. It reads the
+// database (not process memory), so it sees what any replica did; it ends
+// with an "end" event once the job is finished. Last-Event-ID resumes.
+func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request, c caller) {
+	j := g.loadJob(w, r, c)
+	if j == nil {
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "internal", "streaming unsupported", nil)
+		return
+	}
+	var last int64
+	if s := r.Header.Get("Last-Event-ID"); s != "" {
+		last, _ = strconv.ParseInt(s, 10, 64)
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	ctx := r.Context()
+	tick := time.NewTicker(g.cfg.SSEPoll)
+	defer tick.Stop()
+	lastWrite := time.Now()
+	for {
+		cur, err := g.store.Job(ctx, "", j.ID)
+		if err != nil {
+			return
+		}
+		evs, err := g.store.Events(ctx, j.ID, last, 500)
+		if err != nil {
+			return
+		}
+		for _, ev := range evs {
+			data, _ := json.Marshal(map[string]any{"id": ev.ID, "job_id": ev.JobID, "type": ev.Type, "data": ev.Data, "created_at": ev.CreatedAt})
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, data)
+			last = ev.ID
+		}
+		if len(evs) > 0 {
+			flusher.Flush()
+			lastWrite = time.Now()
+			if len(evs) == 500 {
+				continue
+			}
+		}
+		if cur.Status.Terminal() && len(evs) == 0 {
+			data, _ := json.Marshal(map[string]any{"job_id": j.ID, "status": cur.Status})
+			fmt.Fprintf(w, "event: end\ndata: %s\n\n", data)
+			flusher.Flush()
+			return
+		}
+		if time.Since(lastWrite) > 15*time.Second {
+			fmt.Fprint(w, ": keep-alive\n\n")
+			flusher.Flush()
+			lastWrite = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// --- admin ---
+
+func (g *Gateway) handleCreateTenant(w http.ResponseWriter, r *http.Request, _ caller) {
+	var req struct {
+		Name         string `json:"name"`
+		CreditBudget *int64 `json:"credit_budget"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed_json", "malformed JSON: "+err.Error(), nil)
+		return
+	}
+	if strings.TrimSpace(req.Name) == "" {
+		writeError(w, http.StatusBadRequest, "invalid_name", "name is required", []fieldError{{"name", "is required"}})
+		return
+	}
+	if req.CreditBudget != nil && *req.CreditBudget < 0 {
+		writeError(w, http.StatusBadRequest, "invalid_budget", "credit_budget must be >= 0", []fieldError{{"credit_budget", "must be >= 0"}})
+		return
+	}
+	t, key, err := CreateTenant(r.Context(), g.store, req.Name, req.CreditBudget)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "could not create the tenant", nil)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": t.ID, "name": t.Name, "api_key": key,
+		"callback_secret": t.Secret, "credit_budget": t.CreditBudget})
+}
+
+func (g *Gateway) handleListTenants(w http.ResponseWriter, r *http.Request, _ caller) {
+	ts, err := g.store.ListTenants(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+		return
+	}
+	out := []map[string]any{}
+	for _, t := range ts {
+		out = append(out, map[string]any{"id": t.ID, "name": t.Name, "credit_budget": t.CreditBudget,
+			"credits_used": t.CreditsUsed, "created_at": t.CreatedAt})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenants": out})
+}

@@ -1,0 +1,199 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// dispatch claims due jobs while there are free worker slots and runs each
+// in its own goroutine (at most cfg.Workers at once). It sleeps until the
+// next job is due, a local change nudges it, or IdlePoll passes (work made
+// due by another replica).
+func (g *Gateway) dispatch(ctx context.Context) {
+	defer close(g.dispatchDone)
+	slots := make(chan struct{}, g.cfg.Workers)
+	for range g.cfg.Workers {
+		slots <- struct{}{}
+	}
+	for {
+		// Take one free slot (waiting if all are busy), then any others free.
+		select {
+		case <-ctx.Done():
+			return
+		case <-slots:
+		}
+		n := 1
+	more:
+		for n < g.cfg.Workers {
+			select {
+			case <-slots:
+				n++
+			default:
+				break more
+			}
+		}
+		owner := g.replica + "." + randomToken(5)
+		now := g.now()
+		jobs, err := g.store.ClaimJobs(ctx, owner, now, now.Add(g.cfg.LeaseDuration), n)
+		if err != nil && ctx.Err() == nil {
+			g.log.Error("gateway: claim jobs", "err", err)
+		}
+		for _, j := range jobs {
+			g.work.Add(1)
+			go func() {
+				defer g.work.Done()
+				defer func() { slots <- struct{}{} }()
+				g.run(j)
+			}()
+		}
+		for range n - len(jobs) {
+			slots <- struct{}{}
+		}
+		if len(jobs) == n {
+			continue // maybe more due; claim again as slots free up
+		}
+		if err := g.idle(ctx); err != nil {
+			return
+		}
+	}
+}
+
+// idle waits until the next job may be due, a nudge, or IdlePoll.
+func (g *Gateway) idle(ctx context.Context) error {
+	wait := g.cfg.IdlePoll
+	if next, ok, err := g.store.NextDue(ctx); err == nil && ok {
+		if d := time.Until(next); d < wait {
+			wait = max(d, 5*time.Millisecond)
+		}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-g.wake:
+	case <-t.C:
+	}
+	return nil
+}
+
+// run performs the step a claimed job is due for, holding its lease with a
+// heartbeat. Every step ends by saving the job with the lease released and
+// its next due time set; if the job changed meanwhile (a webhook, a client
+// cancel) the save fails with ErrConflict and the step is dropped.
+func (g *Gateway) run(j *Job) {
+	ctx, cancel := context.WithCancel(g.workCtx)
+	defer cancel()
+	id, owner := j.ID, j.LeaseOwner // the step clears j's lease fields
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		g.heartbeat(ctx, cancel, id, owner)
+	}()
+	defer func() { cancel(); <-hbDone }()
+
+	var err error
+	switch {
+	case j.Status == StatusPending:
+		err = g.submit(ctx, j)
+	case j.Status == StatusCreating:
+		// The holder of the create died or lost its lease mid-create: the
+		// create may have reached Magic Hour. Never send it again.
+		err = g.finishUnknown(ctx, j, "the gateway stopped while the create request was in flight")
+	case j.Status.Tracking():
+		err = g.poll(ctx, j)
+	case j.Status == StatusStoring:
+		err = g.storeOutputs(ctx, j)
+	default:
+		j.NextRunAt, j.LeaseOwner, j.LeaseUntil = time.Time{}, "", time.Time{}
+		err = g.save(ctx, JobUpdate{Job: j})
+	}
+	if err != nil {
+		lvl := "error"
+		if errors.Is(err, ErrConflict) {
+			lvl = "debug"
+		}
+		if lvl == "error" && ctx.Err() == nil {
+			g.log.Error("gateway: job step", "job", j.ID, "status", j.Status, "err", err)
+		} else {
+			g.log.Debug("gateway: job step dropped", "job", j.ID, "status", j.Status, "err", err)
+		}
+		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer rcancel()
+		if err := g.store.ReleaseLease(rctx, id, owner); err != nil {
+			g.log.Warn("gateway: release lease", "job", j.ID, "err", err)
+		}
+	}
+}
+
+// heartbeat extends the lease every third of LeaseDuration; when the lease
+// is lost (another replica took the job) it cancels the step.
+func (g *Gateway) heartbeat(ctx context.Context, cancel context.CancelFunc, id, owner string) {
+	t := time.NewTicker(g.cfg.LeaseDuration / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ok, err := g.store.ExtendLease(ctx, id, owner, g.now().Add(g.cfg.LeaseDuration))
+			if err != nil && ctx.Err() == nil {
+				g.log.Warn("gateway: extend lease", "job", id, "err", err)
+				continue
+			}
+			if !ok && ctx.Err() == nil {
+				g.log.Warn("gateway: lease lost; abandoning step", "job", id)
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+// save writes a step's result and releases the lease. Saving uses a context
+// that outlives an interrupted step, so finished work is not lost.
+func (g *Gateway) save(ctx context.Context, u JobUpdate) error {
+	u.Job.UpdatedAt = g.now()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return g.store.UpdateJob(sctx, u)
+}
+
+// release clears the lease fields of j (saved with the next update).
+func release(j *Job) { j.LeaseOwner, j.LeaseUntil = "", time.Time{} }
+
+// backoff returns the delay before the attempt-th retry, with jitter.
+func (g *Gateway) backoff(attempt int) time.Duration {
+	d := float64(g.cfg.RetryBase) * math.Pow(2, float64(min(attempt, 30)-1))
+	d = min(d, float64(g.cfg.RetryMax))
+	return time.Duration(d * (0.8 + 0.4*rand.Float64()))
+}
+
+// expected returns how long a tool's job is expected to take upstream.
+func (g *Gateway) expected(tool string) time.Duration {
+	p50 := toolP50(tool)
+	return time.Duration(float64(p50) * g.cfg.ExpectedFactor / g.cfg.Speed)
+}
+
+// pollInterval is the fallback polling interval of a job past its expected
+// time: a quarter of its p50, growing 1.5× per poll, within the bounds.
+func (g *Gateway) pollInterval(j *Job) time.Duration {
+	base := float64(toolP50(j.Tool)) / g.cfg.Speed / 4
+	d := time.Duration(base * math.Pow(1.5, float64(min(j.Polls, 12))))
+	return min(max(d, g.cfg.MinPollInterval), g.cfg.MaxPollInterval)
+}
+
+// event builds a timeline event with data marshaled to JSON.
+func event(typ string, data any) Event {
+	ev := Event{Type: typ, CreatedAt: time.Now().UTC()}
+	if data != nil {
+		if b, err := json.Marshal(data); err == nil {
+			ev.Data = b
+		}
+	}
+	return ev
+}

@@ -1,0 +1,709 @@
+package gateway
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Status is the state of a gateway job.
+//
+//	pending → creating → submitted → queued → rendering → storing → stored
+//	                 ↘ create_outcome_unknown        ↘ error | canceled
+type Status string
+
+// Job statuses.
+const (
+	// StatusPending: accepted, not yet sent upstream.
+	StatusPending Status = "pending"
+	// StatusCreating: the create intent is recorded and the upstream create
+	// may be on the wire. A job found here with an expired lease is never
+	// sent again: it moves to StatusCreateOutcomeUnknown.
+	StatusCreating Status = "creating"
+	// StatusSubmitted, StatusQueued, StatusRendering: the upstream project
+	// exists (UpstreamID is set) and is being tracked.
+	StatusSubmitted Status = "submitted"
+	StatusQueued    Status = "queued"
+	StatusRendering Status = "rendering"
+	// StatusStoring: the upstream project completed; outputs are being
+	// copied to storage.
+	StatusStoring Status = "storing"
+	// StatusStored: every output is in storage, verified. Terminal.
+	StatusStored Status = "stored"
+	// StatusError: the upstream job failed, the create was refused, or the
+	// outputs could not be stored. Terminal.
+	StatusError Status = "error"
+	// StatusCanceled: canceled upstream (dashboard) or by the client. Terminal.
+	StatusCanceled Status = "canceled"
+	// StatusCreateOutcomeUnknown: the create may or may not have reached
+	// Magic Hour (the answer was lost or the gateway crashed while it was in
+	// flight). The job is not created again; an operator decides. Terminal.
+	StatusCreateOutcomeUnknown Status = "create_outcome_unknown"
+)
+
+var allStatuses = []Status{StatusPending, StatusCreating, StatusSubmitted, StatusQueued, StatusRendering,
+	StatusStoring, StatusStored, StatusError, StatusCanceled, StatusCreateOutcomeUnknown}
+
+// Terminal reports whether no more work will happen on a job in status s.
+func (s Status) Terminal() bool {
+	return s == StatusStored || s == StatusError || s == StatusCanceled || s == StatusCreateOutcomeUnknown
+}
+
+// Tracking reports whether the upstream project exists and is not finished.
+func (s Status) Tracking() bool {
+	return s == StatusSubmitted || s == StatusQueued || s == StatusRendering
+}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	for _, x := range allStatuses {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Tenant is an app using the gateway.
+type Tenant struct {
+	ID      string
+	Name    string
+	KeyHash string // hex sha256 of the tenant's API key
+	// Secret signs the callbacks sent to the tenant's callback URLs.
+	Secret string
+	// CreditBudget caps CreditsUsed; nil means no limit.
+	CreditBudget *int64
+	CreditsUsed  int64
+	CreatedAt    time.Time
+}
+
+// Job is one generation request and its whole lifecycle.
+type Job struct {
+	ID             string
+	TenantID       string
+	Tool           string
+	Kind           string
+	Params         json.RawMessage
+	Status         Status
+	UpstreamID     string
+	UpstreamStatus string
+	IdempotencyKey string
+	Metadata       json.RawMessage
+	CallbackURL    string
+	Credits        int64
+	ErrorCode      string
+	ErrorMessage   string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	SubmittedAt    time.Time // upstream id recorded
+	ExpectedAt     time.Time // when the upstream result is expected (p50)
+	FinishedAt     time.Time
+	NextRunAt      time.Time // zero: no work due
+	LeaseOwner     string
+	LeaseUntil     time.Time
+	Attempts       int // failures of the current step
+	Polls          int
+	Version        int64 // bumped by every state change (optimistic concurrency)
+}
+
+// Output is one file of a finished job.
+type Output struct {
+	JobID       string
+	Index       int
+	UpstreamURL string
+	ExpiresAt   time.Time
+	StorageKey  string
+	Size        int64
+	SHA256      string
+	ContentType string
+	StoredAt    time.Time // zero until the copy is safe
+}
+
+// Event is one entry of a job's timeline.
+type Event struct {
+	ID        int64
+	JobID     string
+	Type      string
+	Data      json.RawMessage
+	CreatedAt time.Time
+}
+
+// JobFilter selects jobs for listing. Jobs come newest first; Cursor is
+// the id of the last job of the previous page.
+type JobFilter struct {
+	TenantID string // empty: every tenant
+	Status   Status
+	Tool     string
+	Cursor   string
+	Limit    int
+}
+
+// JobUpdate is a state change applied atomically: the job row (only if
+// its Version is still the one read), its timeline events, and optionally
+// its outputs and the tenant's credit usage.
+type JobUpdate struct {
+	Job     *Job
+	Events  []Event
+	Outputs []Output // replaces the job's outputs when non-nil
+	// CreditsDelta is added to the tenant's credits_used.
+	CreditsDelta int64
+	// DeliveryHash, when set, records a webhook delivery in the same
+	// transaction; a delivery seen before fails the update with ErrDuplicate.
+	DeliveryHash string
+}
+
+// Store errors.
+var (
+	// ErrNotFound: no such row (or not visible to the tenant).
+	ErrNotFound = errors.New("gateway: not found")
+	// ErrConflict: the job changed since it was read.
+	ErrConflict = errors.New("gateway: job changed concurrently")
+	// ErrDuplicate: the webhook delivery was already processed.
+	ErrDuplicate = errors.New("gateway: duplicate webhook delivery")
+)
+
+// Store is the gateway's durable state. Every replica of a gateway shares
+// one Store; nothing that matters lives only in a process's memory. The
+// SQL implementation serves SQLite and PostgreSQL with the same queries.
+type Store interface {
+	// Bootstrap records the first admin key and tenant once per database;
+	// it reports false (and stores nothing) when already bootstrapped.
+	Bootstrap(ctx context.Context, adminKeyHash string, t *Tenant) (bool, error)
+	IsAdminKey(ctx context.Context, keyHash string) (bool, error)
+	CreateTenant(ctx context.Context, t *Tenant) error
+	TenantByKey(ctx context.Context, keyHash string) (*Tenant, error)
+	Tenant(ctx context.Context, id string) (*Tenant, error)
+	ListTenants(ctx context.Context) ([]*Tenant, error)
+
+	// CreateJob inserts j with its first event. When the tenant already has
+	// a job with j's idempotency key it returns that job and false.
+	CreateJob(ctx context.Context, j *Job, ev Event) (*Job, bool, error)
+	// Job returns a job; tenantID "" matches any tenant.
+	Job(ctx context.Context, tenantID, id string) (*Job, error)
+	JobByUpstreamID(ctx context.Context, upstreamID string) (*Job, error)
+	ListJobs(ctx context.Context, f JobFilter) ([]*Job, error)
+	// UpdateJob applies u if u.Job.Version is current (else ErrConflict)
+	// and increments u.Job.Version.
+	UpdateJob(ctx context.Context, u JobUpdate) error
+
+	// ClaimJobs leases up to limit due jobs (next_run_at <= now, lease free
+	// or expired) to owner until the given time.
+	ClaimJobs(ctx context.Context, owner string, now, until time.Time, limit int) ([]*Job, error)
+	// ExtendLease moves a held lease's end; false when the lease was lost.
+	ExtendLease(ctx context.Context, jobID, owner string, until time.Time) (bool, error)
+	ReleaseLease(ctx context.Context, jobID, owner string) error
+	// NextDue returns the earliest time some job may become claimable.
+	NextDue(ctx context.Context) (time.Time, bool, error)
+
+	Outputs(ctx context.Context, jobID string) ([]Output, error)
+	UpdateOutput(ctx context.Context, o Output) error
+	AddEvent(ctx context.Context, ev Event) error
+	// Events returns a job's events with id > after, oldest first.
+	Events(ctx context.Context, jobID string, after int64, limit int) ([]Event, error)
+	// RecordDelivery records a webhook body hash with the job events it
+	// caused; ErrDuplicate when the hash was recorded before.
+	RecordDelivery(ctx context.Context, bodyHash string, events []Event) error
+
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// sqlStore implements Store on database/sql for SQLite and PostgreSQL.
+type sqlStore struct {
+	db *sql.DB
+	d  dialect
+}
+
+// OpenStore opens (and migrates) the database at dbURL: sqlite://path or
+// postgres://...
+func OpenStore(ctx context.Context, dbURL string) (Store, error) {
+	db, d, err := openDB(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, db, d); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &sqlStore{db: db, d: d}, nil
+}
+
+func (s *sqlStore) Close() error                   { return s.db.Close() }
+func (s *sqlStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// --- nullable helpers: zero values are stored as NULL ---
+
+func nstr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func ntime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func njson(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+func fromMilli(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(n.Int64).UTC()
+}
+
+func (s *sqlStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback() //nolint:errcheck // the fn error matters
+		return err
+	}
+	return tx.Commit()
+}
+
+// --- tenants ---
+
+const tenantCols = "id, name, key_hash, secret, credit_budget, credits_used, created_at"
+
+func scanTenant(row interface{ Scan(...any) error }) (*Tenant, error) {
+	var t Tenant
+	var budget sql.NullInt64
+	var created int64
+	if err := row.Scan(&t.ID, &t.Name, &t.KeyHash, &t.Secret, &budget, &t.CreditsUsed, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	if budget.Valid {
+		t.CreditBudget = &budget.Int64
+	}
+	t.CreatedAt = time.UnixMilli(created).UTC()
+	return &t, nil
+}
+
+func (s *sqlStore) insertTenant(ctx context.Context, ex interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, t *Tenant) error {
+	var budget any
+	if t.CreditBudget != nil {
+		budget = *t.CreditBudget
+	}
+	_, err := ex.ExecContext(ctx, s.d.q("INSERT INTO tenants ("+tenantCols+") VALUES (?, ?, ?, ?, ?, ?, ?)"),
+		t.ID, t.Name, t.KeyHash, t.Secret, budget, t.CreditsUsed, t.CreatedAt.UnixMilli())
+	return err
+}
+
+func (s *sqlStore) Bootstrap(ctx context.Context, adminKeyHash string, t *Tenant) (bool, error) {
+	first := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.d.q("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING"),
+			"bootstrapped", time.Now().UTC().Format(time.RFC3339))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		first = true
+		if _, err := tx.ExecContext(ctx, s.d.q("INSERT INTO admin_keys (key_hash, created_at) VALUES (?, ?)"),
+			adminKeyHash, time.Now().UnixMilli()); err != nil {
+			return err
+		}
+		return s.insertTenant(ctx, tx, t)
+	})
+	return first, err
+}
+
+func (s *sqlStore) IsAdminKey(ctx context.Context, keyHash string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, s.d.q("SELECT COUNT(*) FROM admin_keys WHERE key_hash = ?"), keyHash).Scan(&n)
+	return n > 0, err
+}
+
+func (s *sqlStore) CreateTenant(ctx context.Context, t *Tenant) error {
+	return s.insertTenant(ctx, s.db, t)
+}
+
+func (s *sqlStore) TenantByKey(ctx context.Context, keyHash string) (*Tenant, error) {
+	return scanTenant(s.db.QueryRowContext(ctx, s.d.q("SELECT "+tenantCols+" FROM tenants WHERE key_hash = ?"), keyHash))
+}
+
+func (s *sqlStore) Tenant(ctx context.Context, id string) (*Tenant, error) {
+	return scanTenant(s.db.QueryRowContext(ctx, s.d.q("SELECT "+tenantCols+" FROM tenants WHERE id = ?"), id))
+}
+
+func (s *sqlStore) ListTenants(ctx context.Context) ([]*Tenant, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+tenantCols+" FROM tenants ORDER BY created_at, id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Tenant
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// --- jobs ---
+
+const jobCols = "id, tenant_id, tool, kind, params, status, upstream_id, upstream_status, idempotency_key, metadata, " +
+	"callback_url, credits, error_code, error_message, created_at, updated_at, submitted_at, expected_at, finished_at, " +
+	"next_run_at, lease_owner, lease_until, attempts, polls, version"
+
+func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
+	var j Job
+	var params string
+	var upID, upStatus, idem, meta, cb, ecode, emsg, owner sql.NullString
+	var created, updated int64
+	var submitted, expected, finished, next, until sql.NullInt64
+	var status string
+	err := row.Scan(&j.ID, &j.TenantID, &j.Tool, &j.Kind, &params, &status, &upID, &upStatus, &idem, &meta,
+		&cb, &j.Credits, &ecode, &emsg, &created, &updated, &submitted, &expected, &finished,
+		&next, &owner, &until, &j.Attempts, &j.Polls, &j.Version)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	j.Params = json.RawMessage(params)
+	j.Status = Status(status)
+	j.UpstreamID, j.UpstreamStatus, j.IdempotencyKey = upID.String, upStatus.String, idem.String
+	if meta.Valid {
+		j.Metadata = json.RawMessage(meta.String)
+	}
+	j.CallbackURL, j.ErrorCode, j.ErrorMessage, j.LeaseOwner = cb.String, ecode.String, emsg.String, owner.String
+	j.CreatedAt, j.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
+	j.SubmittedAt, j.ExpectedAt, j.FinishedAt = fromMilli(submitted), fromMilli(expected), fromMilli(finished)
+	j.NextRunAt, j.LeaseUntil = fromMilli(next), fromMilli(until)
+	return &j, nil
+}
+
+func (s *sqlStore) CreateJob(ctx context.Context, j *Job, ev Event) (*Job, bool, error) {
+	created := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.d.q("INSERT INTO jobs ("+jobCols+") VALUES "+
+			"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "+
+			"ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"),
+			j.ID, j.TenantID, j.Tool, j.Kind, string(j.Params), string(j.Status), nstr(j.UpstreamID), nstr(j.UpstreamStatus),
+			nstr(j.IdempotencyKey), njson(j.Metadata), nstr(j.CallbackURL), j.Credits, nstr(j.ErrorCode), nstr(j.ErrorMessage),
+			j.CreatedAt.UnixMilli(), j.UpdatedAt.UnixMilli(), ntime(j.SubmittedAt), ntime(j.ExpectedAt), ntime(j.FinishedAt),
+			ntime(j.NextRunAt), nstr(j.LeaseOwner), ntime(j.LeaseUntil), j.Attempts, j.Polls, j.Version)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		created = true
+		ev.JobID = j.ID
+		return s.addEvent(ctx, tx, ev)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if created {
+		return j, true, nil
+	}
+	existing, err := scanJob(s.db.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE tenant_id = ? AND idempotency_key = ?"),
+		j.TenantID, j.IdempotencyKey))
+	if err != nil {
+		return nil, false, fmt.Errorf("gateway: read job by idempotency key: %w", err)
+	}
+	return existing, false, nil
+}
+
+func (s *sqlStore) Job(ctx context.Context, tenantID, id string) (*Job, error) {
+	if tenantID == "" {
+		return scanJob(s.db.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE id = ?"), id))
+	}
+	return scanJob(s.db.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE id = ? AND tenant_id = ?"), id, tenantID))
+}
+
+func (s *sqlStore) JobByUpstreamID(ctx context.Context, upstreamID string) (*Job, error) {
+	return scanJob(s.db.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE upstream_id = ?"), upstreamID))
+}
+
+func (s *sqlStore) ListJobs(ctx context.Context, f JobFilter) ([]*Job, error) {
+	var where []string
+	var args []any
+	if f.TenantID != "" {
+		where, args = append(where, "tenant_id = ?"), append(args, f.TenantID)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if f.Tool != "" {
+		where, args = append(where, "tool = ?"), append(args, f.Tool)
+	}
+	if f.Cursor != "" {
+		where, args = append(where, "id < ?"), append(args, f.Cursor)
+	}
+	q := "SELECT " + jobCols + " FROM jobs"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, s.d.q(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) UpdateJob(ctx context.Context, u JobUpdate) error {
+	j := u.Job
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.d.q("UPDATE jobs SET status = ?, upstream_id = ?, upstream_status = ?, credits = ?, "+
+			"error_code = ?, error_message = ?, updated_at = ?, submitted_at = ?, expected_at = ?, finished_at = ?, "+
+			"next_run_at = ?, lease_owner = ?, lease_until = ?, attempts = ?, polls = ?, version = version + 1 "+
+			"WHERE id = ? AND version = ?"),
+			string(j.Status), nstr(j.UpstreamID), nstr(j.UpstreamStatus), j.Credits,
+			nstr(j.ErrorCode), nstr(j.ErrorMessage), j.UpdatedAt.UnixMilli(), ntime(j.SubmittedAt), ntime(j.ExpectedAt), ntime(j.FinishedAt),
+			ntime(j.NextRunAt), nstr(j.LeaseOwner), ntime(j.LeaseUntil), j.Attempts, j.Polls,
+			j.ID, j.Version)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrConflict
+		}
+		if u.DeliveryHash != "" {
+			if err := s.recordDelivery(ctx, tx, u.DeliveryHash); err != nil {
+				return err
+			}
+		}
+		if u.Outputs != nil {
+			if _, err := tx.ExecContext(ctx, s.d.q("DELETE FROM outputs WHERE job_id = ?"), j.ID); err != nil {
+				return err
+			}
+			for _, o := range u.Outputs {
+				o.JobID = j.ID
+				if err := s.insertOutput(ctx, tx, o); err != nil {
+					return err
+				}
+			}
+		}
+		if u.CreditsDelta != 0 {
+			if _, err := tx.ExecContext(ctx, s.d.q("UPDATE tenants SET credits_used = credits_used + ? WHERE id = ?"),
+				u.CreditsDelta, j.TenantID); err != nil {
+				return err
+			}
+		}
+		for _, ev := range u.Events {
+			ev.JobID = j.ID
+			if err := s.addEvent(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		j.Version++
+	}
+	return err
+}
+
+func (s *sqlStore) ClaimJobs(ctx context.Context, owner string, now, until time.Time, limit int) ([]*Job, error) {
+	q := "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id IN (" +
+		"SELECT id FROM jobs WHERE next_run_at IS NOT NULL AND next_run_at <= ? AND (lease_until IS NULL OR lease_until < ?) " +
+		"ORDER BY next_run_at LIMIT ?" + s.d.lockSkip + ") " +
+		"AND next_run_at <= ? AND (lease_until IS NULL OR lease_until < ?) RETURNING " + jobCols
+	n := now.UnixMilli()
+	rows, err := s.db.QueryContext(ctx, s.d.q(q), owner, until.UnixMilli(), n, n, limit, n, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) ExtendLease(ctx context.Context, jobID, owner string, until time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.d.q("UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?"),
+		until.UnixMilli(), jobID, owner)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+func (s *sqlStore) ReleaseLease(ctx context.Context, jobID, owner string) error {
+	_, err := s.db.ExecContext(ctx, s.d.q("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?"),
+		jobID, owner)
+	return err
+}
+
+func (s *sqlStore) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var next sql.NullInt64
+	err := s.db.QueryRowContext(ctx, "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_run_at "+
+		"THEN lease_until ELSE next_run_at END) FROM jobs WHERE next_run_at IS NOT NULL").Scan(&next)
+	if err != nil || !next.Valid {
+		return time.Time{}, false, err
+	}
+	return time.UnixMilli(next.Int64), true, nil
+}
+
+// --- outputs ---
+
+const outputCols = "job_id, idx, upstream_url, expires_at, storage_key, size, sha256, content_type, stored_at"
+
+func (s *sqlStore) insertOutput(ctx context.Context, tx *sql.Tx, o Output) error {
+	var size any
+	if !o.StoredAt.IsZero() {
+		size = o.Size
+	}
+	_, err := tx.ExecContext(ctx, s.d.q("INSERT INTO outputs ("+outputCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		o.JobID, o.Index, o.UpstreamURL, ntime(o.ExpiresAt), nstr(o.StorageKey), size, nstr(o.SHA256), nstr(o.ContentType), ntime(o.StoredAt))
+	return err
+}
+
+func (s *sqlStore) Outputs(ctx context.Context, jobID string) ([]Output, error) {
+	rows, err := s.db.QueryContext(ctx, s.d.q("SELECT "+outputCols+" FROM outputs WHERE job_id = ? ORDER BY idx"), jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Output
+	for rows.Next() {
+		var o Output
+		var exp, size, stored sql.NullInt64
+		var key, sum, ctype sql.NullString
+		if err := rows.Scan(&o.JobID, &o.Index, &o.UpstreamURL, &exp, &key, &size, &sum, &ctype, &stored); err != nil {
+			return nil, err
+		}
+		o.ExpiresAt, o.StoredAt = fromMilli(exp), fromMilli(stored)
+		o.StorageKey, o.Size, o.SHA256, o.ContentType = key.String, size.Int64, sum.String, ctype.String
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) UpdateOutput(ctx context.Context, o Output) error {
+	var size any
+	if !o.StoredAt.IsZero() {
+		size = o.Size
+	}
+	res, err := s.db.ExecContext(ctx, s.d.q("UPDATE outputs SET upstream_url = ?, expires_at = ?, storage_key = ?, size = ?, "+
+		"sha256 = ?, content_type = ?, stored_at = ? WHERE job_id = ? AND idx = ?"),
+		o.UpstreamURL, ntime(o.ExpiresAt), nstr(o.StorageKey), size, nstr(o.SHA256), nstr(o.ContentType), ntime(o.StoredAt), o.JobID, o.Index)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// --- events ---
+
+func (s *sqlStore) addEvent(ctx context.Context, ex interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, ev Event) error {
+	if ev.CreatedAt.IsZero() {
+		ev.CreatedAt = time.Now()
+	}
+	_, err := ex.ExecContext(ctx, s.d.q("INSERT INTO events (job_id, type, data, created_at) VALUES (?, ?, ?, ?)"),
+		ev.JobID, ev.Type, njson(ev.Data), ev.CreatedAt.UnixMilli())
+	return err
+}
+
+func (s *sqlStore) AddEvent(ctx context.Context, ev Event) error { return s.addEvent(ctx, s.db, ev) }
+
+func (s *sqlStore) Events(ctx context.Context, jobID string, after int64, limit int) ([]Event, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.q("SELECT id, job_id, type, data, created_at FROM events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?"),
+		jobID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var ev Event
+		var data sql.NullString
+		var created int64
+		if err := rows.Scan(&ev.ID, &ev.JobID, &ev.Type, &data, &created); err != nil {
+			return nil, err
+		}
+		if data.Valid {
+			ev.Data = json.RawMessage(data.String)
+		}
+		ev.CreatedAt = time.UnixMilli(created).UTC()
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) recordDelivery(ctx context.Context, tx *sql.Tx, bodyHash string) error {
+	res, err := tx.ExecContext(ctx, s.d.q("INSERT INTO webhook_deliveries (body_sha256, received_at) VALUES (?, ?) ON CONFLICT (body_sha256) DO NOTHING"),
+		bodyHash, time.Now().UnixMilli())
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrDuplicate
+	}
+	return nil
+}
+
+func (s *sqlStore) RecordDelivery(ctx context.Context, bodyHash string, events []Event) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.recordDelivery(ctx, tx, bodyHash); err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if err := s.addEvent(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
