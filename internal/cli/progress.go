@@ -111,8 +111,7 @@ func (d *display) uploadBytes(done, total int64) {
 		d.upBar = d.p.AddBar(total,
 			mpb.PrependDecorators(decor.Name("upload   ", decor.WC{C: decor.DindentRight}),
 				decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncWidth)),
-			mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1024(0), " % .1f"),
-				decor.OnComplete(decor.Name(""), " ✓")))
+			mpb.AppendDecorators(rate(), decor.OnComplete(decor.Name(""), " ✓")))
 	}
 	d.upBar.SetCurrent(done)
 }
@@ -241,8 +240,7 @@ func (d *display) downloadBytes(i int, done, total int64) {
 		b = d.p.AddBar(max(total, 0),
 			mpb.PrependDecorators(decor.Name(fmt.Sprintf("output %-2d", i), decor.WC{C: decor.DindentRight}),
 				decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncWidth)),
-			mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1024(0), " % .1f"),
-				decor.OnComplete(decor.Name(""), " ✓")))
+			mpb.AppendDecorators(rate(), decor.OnComplete(decor.Name(""), " ✓")))
 		d.dlBars[i] = b
 	}
 	if total > 0 && b.Current() == 0 {
@@ -331,4 +329,25 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// rate shows a bar's average transfer rate, kept (not blanked) once the
+// bar completes, even when it completed between two refreshes.
+func rate() decor.Decorator {
+	start := time.Now()
+	var final string
+	return decor.Any(func(s decor.Statistics) string {
+		if final != "" {
+			return final
+		}
+		el := time.Since(start).Seconds()
+		if el <= 0 {
+			return ""
+		}
+		txt := " " + humanBytes(int64(float64(s.Current)/el)) + "/s"
+		if s.Completed {
+			final = txt
+		}
+		return txt
+	})
 }
