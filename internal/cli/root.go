@@ -27,6 +27,7 @@ func NewRoot() *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(),
 		newEmulateCmd(),
+		newServeCmd(),
 	)
 	register(root) // API commands and their global flags (app.go)
 	return root
