@@ -520,3 +520,41 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("second bootstrap: %v %v", created, err)
 	}
 }
+
+// Two gateway processes on one database share the work through leases:
+// every job is created once and stored once.
+func TestTwoReplicasShareWork(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{workers: 2})
+		s2, err := gateway.OpenStore(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := h.cfg
+		cfg.Store = s2
+		g2, err := gateway.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g2.Close(); s2.Close() })
+		tools := []string{"ai-image-generator", "text-to-video", "ai-voice-generator", "face-swap-photo", "ai-headshot-generator"}
+		var ids []string
+		for i := range 12 {
+			ids = append(ids, h.submit(tools[i%len(tools)], "", "").ID)
+		}
+		for _, id := range ids {
+			j := h.wait(id)
+			if j.Status != "stored" {
+				t.Fatalf("job %s: %s %+v", id, j.Status, j.Error)
+			}
+			evs := h.events(id)
+			if count(evs, "create_sent") != 1 || count(evs, "stored") != 1 {
+				t.Fatalf("job %s timeline: %v", id, evs)
+			}
+		}
+		if got := h.emu.Emulator.Stats().Creates; got != len(ids) {
+			t.Fatalf("upstream creates = %d, want %d", got, len(ids))
+		}
+	})
+}
