@@ -553,3 +553,30 @@ func TestE2EWebhookListen(t *testing.T) {
 		t.Fatal("the forged event was printed as an event")
 	}
 }
+
+func TestE2EInterrupt(t *testing.T) {
+	slow := emulator.NewServer(t, emulator.WithSpeed(1))
+	cmd := exec.Command(binary, args([]string{"video", "from-text", "--prompt", "x", "--end", "5"}, api(slow))...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = cleanEnv()
+	var out, errb syncBuf
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the job to be created", 20*time.Second, func() bool { return strings.Contains(errb.String(), "status: queued") })
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 4 {
+		t.Fatalf("exit %v, want 4\n%s", err, errb.String())
+	}
+	if !regexp.MustCompile(`interrupted while waiting for video project (\S+) .*\nResume with: hourglass video wait \S+`).MatchString(errb.String()) {
+		t.Fatalf("no resume hint:\n%s", errb.String())
+	}
+	if strings.Contains(errb.String(), "goroutine") {
+		t.Fatalf("stack trace:\n%s", errb.String())
+	}
+}

@@ -97,6 +97,10 @@ func (e *env) submitted(ctx context.Context, tool magichour.Tool, cr *magichour.
 		return r.writeJSON(e.stdout)
 	}
 	fmt.Fprintln(e.stdout, cr.ID)
+	if e.emulated {
+		e.note("note: the in-process emulator stops with this command, so project %s cannot be followed; use `hourglass emulate` and --base-url for that", cr.ID)
+		return nil
+	}
 	e.note("%s project %s submitted (%d credits); follow it with: hourglass %s wait %s", cr.Kind, cr.ID, cr.CreditsCharged, cr.Kind, cr.ID)
 	return nil
 }
