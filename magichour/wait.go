@@ -17,7 +17,7 @@ const (
 )
 
 // DefaultMaxPollInterval bounds the gap between two polls of Wait.
-const DefaultMaxPollInterval = 30 * time.Second
+const DefaultMaxPollInterval = 60 * time.Second
 
 // DefaultTransientErrorLimit is how many consecutive polls may fail with a
 // transient error (after the client's own retries) before Wait gives up.
@@ -125,7 +125,6 @@ type waitConfig struct {
 	timeScale    float64
 	onStatus     func(*Project)
 	transientMax int
-	fallback     time.Duration
 	schedule     *PollSchedule
 }
 

@@ -15,6 +15,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -51,12 +53,13 @@ func main() {
 	id := flag.String("id", "", "internal: image project id")
 	size := flag.Int64("size", 1<<30, "output size in bytes")
 	dir := flag.String("dir", os.TempDir(), "where the downloads are written (needs 2x size free)")
+	reps := flag.Int("reps", 3, "SDK and curl runs, alternated; the median of each is reported")
 	flag.Parse()
 	var err error
 	if *client {
 		err = runClient(*base, *key, *id, *dir)
 	} else {
-		err = run(*size, *dir)
+		err = run(*size, *dir, max(*reps, 1))
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "download:", err)
@@ -154,7 +157,7 @@ type measured struct {
 	sha         string
 }
 
-func run(size int64, dir string) error {
+func run(size int64, dir string, reps int) error {
 	ctx := context.Background()
 	srv, err := emulator.Listen(ctx, "127.0.0.1:0", emulator.WithSpeed(10000), emulator.WithOutputSize(size))
 	if err != nil {
@@ -234,16 +237,20 @@ func run(size int64, dir string) error {
 			transferred: st.Size(), requests: 1, sha: sum}, nil
 	}
 
-	var rows []measured
-	m, err := sdk("sdk Download")
-	if err != nil {
-		return err
+	var sdks, curls []measured
+	for range reps {
+		m, err := sdk("sdk Download")
+		if err != nil {
+			return err
+		}
+		sdks = append(sdks, m)
+		if m, err = curl(); err != nil {
+			return err
+		}
+		curls = append(curls, m)
 	}
-	rows = append(rows, m)
-	if m, err = curl(); err != nil {
-		return err
-	}
-	rows = append(rows, m)
+	rows := []measured{median(sdks), median(curls)}
+	var m measured
 	if err := srv.Emulator.SetFaults(emulator.Faults{TruncateDownload: 1}); err != nil {
 		return err
 	}
@@ -252,7 +259,11 @@ func run(size int64, dir string) error {
 	}
 	rows = append(rows, m)
 
-	fmt.Printf("output size %d bytes (%.0f MiB), emulator in-process, clients in child processes\n\n", size, float64(size)/(1<<20))
+	fmt.Printf("output size %d bytes (%.0f MiB), emulator in-process, clients in child processes; median of %d alternated runs\n", size, float64(size)/(1<<20), reps)
+	for i := range sdks {
+		fmt.Printf("  run %d: sdk %.2fs, curl %.2fs\n", i+1, sdks[i].seconds, curls[i].seconds)
+	}
+	fmt.Println()
 	fmt.Printf("%-16s %9s %11s %12s %14s %9s %s\n", "client", "seconds", "MiB/s", "peak RSS", "bytes received", "requests", "sha256")
 	for _, r := range rows {
 		fmt.Printf("%-16s %9.2f %11.1f %9.1f MiB %14d %9d %s\n", r.name, r.seconds, float64(r.size)/(1<<20)/r.seconds,
@@ -294,4 +305,11 @@ func verdict(ok bool) string {
 		return "PASS"
 	}
 	return "FAIL"
+}
+
+// median returns the run with the median time.
+func median(ms []measured) measured {
+	s := slices.Clone(ms)
+	slices.SortFunc(s, func(a, b measured) int { return cmp.Compare(a.seconds, b.seconds) })
+	return s[len(s)/2]
 }
