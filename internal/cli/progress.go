@@ -23,7 +23,11 @@ type display struct {
 	kind     magichour.Kind
 	expected time.Duration // the tool's median, scaled for the emulator
 
+	// mu guards the status text, which the status bar's decorator reads
+	// from mpb's goroutine; barMu guards the bars. mpb is never called
+	// with mu held, so a render waiting for mu cannot deadlock a caller.
 	mu        sync.Mutex
+	barMu     sync.Mutex
 	p         *mpb.Progress
 	upBar     *mpb.Bar
 	stBar     *mpb.Bar
@@ -61,9 +65,13 @@ func (d *display) linef(format string, args ...any) {
 		return
 	}
 	line := fmt.Sprintf(format, args...) + "\n"
-	if d.mode == modeTTY && d.p != nil && !d.closed {
-		_, _ = d.p.Write([]byte(line))
-		return
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if d.mode == modeTTY && d.p != nil && !closed {
+		if _, err := d.p.Write([]byte(line)); err == nil {
+			return
+		}
 	}
 	_, _ = io.WriteString(d.w, line)
 }
@@ -105,8 +113,8 @@ func (d *display) uploadBytes(done, total int64) {
 	if d.mode != modeTTY {
 		return
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.barMu.Lock()
+	defer d.barMu.Unlock()
 	if d.upBar == nil {
 		d.upBar = d.p.AddBar(total,
 			mpb.PrependDecorators(decor.Name("upload   ", decor.WC{C: decor.DindentRight}),
@@ -117,11 +125,11 @@ func (d *display) uploadBytes(done, total int64) {
 }
 
 func (d *display) uploaded(m map[string]string) {
-	d.mu.Lock()
+	d.barMu.Lock()
 	if d.upBar != nil && !d.upBar.Completed() {
 		d.upBar.SetTotal(-1, true)
 	}
-	d.mu.Unlock()
+	d.barMu.Unlock()
 	if d.mode == modePlain {
 		for local, remote := range m {
 			d.linef("uploaded %s → %s", filepath.Base(local), remote)
@@ -136,9 +144,11 @@ func (d *display) created(cr *magichour.CreateResponse) {
 // startWait shows the live status line: status, elapsed, expected time.
 func (d *display) startWait() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.waitStart = time.Now()
 	d.status = "submitted"
+	d.mu.Unlock()
+	d.barMu.Lock()
+	defer d.barMu.Unlock()
 	if d.mode != modeTTY || d.stBar != nil {
 		return
 	}
@@ -193,12 +203,19 @@ func (d *display) statusChanged(p *magichour.Project) {
 	}
 }
 
-// finishStatus freezes the status line at its final text.
+// finishStatus freezes the status line at its final text. The status
+// bar's decorator takes d.mu, so the bar is completed after unlocking.
 func (d *display) finishStatus() {
+	if bar := d.freezeStatus(); bar != nil {
+		bar.SetTotal(-1, true)
+	}
+}
+
+func (d *display) freezeStatus() *mpb.Bar {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.final != "" || d.waitStart.IsZero() {
-		return
+		return nil
 	}
 	mark := "✓"
 	if d.status != string(magichour.StatusComplete) {
@@ -212,9 +229,13 @@ func (d *display) finishStatus() {
 		}
 	}
 	d.final = fmt.Sprintf("%s %s in %s", mark, d.status, clock(time.Since(d.waitStart)))
-	if d.stBar != nil {
-		d.stBar.SetTotal(-1, true)
-	}
+	return d.statusBar()
+}
+
+func (d *display) statusBar() *mpb.Bar {
+	d.barMu.Lock()
+	defer d.barMu.Unlock()
+	return d.stBar
 }
 
 func (d *display) downloading(p *magichour.Project) {
@@ -233,8 +254,8 @@ func (d *display) downloadBytes(i int, done, total int64) {
 	if d.mode != modeTTY {
 		return
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.barMu.Lock()
+	defer d.barMu.Unlock()
 	b := d.dlBars[i]
 	if b == nil {
 		b = d.p.AddBar(max(total, 0),
@@ -261,6 +282,11 @@ func (d *display) close() {
 		return
 	}
 	d.closed = true
+	if !d.waitStart.IsZero() && d.final == "" {
+		d.final = fmt.Sprintf("· %s after %s", d.status, clock(time.Since(d.waitStart)))
+	}
+	d.mu.Unlock()
+	d.barMu.Lock()
 	var bars []*mpb.Bar
 	if d.upBar != nil {
 		bars = append(bars, d.upBar)
@@ -269,10 +295,7 @@ func (d *display) close() {
 		bars = append(bars, b)
 	}
 	st := d.stBar
-	if st != nil && d.final == "" {
-		d.final = fmt.Sprintf("· %s after %s", d.status, clock(time.Since(d.waitStart)))
-	}
-	d.mu.Unlock()
+	d.barMu.Unlock()
 	if d.p == nil {
 		return
 	}
