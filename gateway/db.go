@@ -107,7 +107,7 @@ func openDB(ctx context.Context, dbURL string) (*sql.DB, dialect, error) {
 		}
 		return db, dialectSQLite, nil
 	}
-	return nil, dialect{}, fmt.Errorf("gateway: unsupported database URL %q: use sqlite://path or postgres://...", redactURL(dbURL))
+	return nil, dialect{}, fmt.Errorf("gateway: unsupported database URL %q (want sqlite://PATH or postgres://URL)", redactURL(dbURL))
 }
 
 func pingDB(ctx context.Context, db *sql.DB) error {
