@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -428,8 +429,12 @@ func (t *toolCmd) validate(body map[string]any) error {
 		default:
 			line = "invalid " + name + ": " + fe.Message
 			if f != nil && len(f.enum()) > 12 && strings.Contains(fe.Message, "must be one of") {
+				got := fmt.Sprint(valueAt(body, fe.Field))
 				line = fmt.Sprintf("invalid %s: %q is not one of the %d accepted values; see `hourglass %s %s --help` or press Tab after %s",
-					name, fmt.Sprint(valueAt(body, fe.Field)), len(f.enum()), t.op.Kind, commandName(t.op), name)
+					name, got, len(f.enum()), t.op.Kind, commandName(t.op), name)
+				if near := nearValues(f.enum(), got); len(near) > 0 {
+					line += "; did you mean " + strings.Join(near, ", ") + "?"
+				}
 			}
 		}
 		if !seen[line] {
@@ -489,4 +494,38 @@ func article(kind string) string {
 		return "an " + kind
 	}
 	return "a " + kind
+}
+
+// nearValues suggests up to 5 enum values close to got: equal ignoring
+// case, or containing it, or sharing a word with it.
+func nearValues(enum []string, got string) []string {
+	g := strings.ToLower(strings.TrimSpace(got))
+	if g == "" {
+		return nil
+	}
+	var out []string
+	add := func(v string) {
+		if len(out) < 5 && !contains(out, strconv.Quote(v)) {
+			out = append(out, strconv.Quote(v))
+		}
+	}
+	for _, v := range enum {
+		if strings.EqualFold(v, g) {
+			add(v)
+		}
+	}
+	for _, v := range enum {
+		if strings.Contains(strings.ToLower(v), g) {
+			add(v)
+		}
+	}
+	words := strings.Fields(g)
+	for _, v := range enum {
+		for _, w := range strings.Fields(strings.ToLower(v)) {
+			if len(w) > 2 && contains(words, w) {
+				add(v)
+			}
+		}
+	}
+	return out
 }
