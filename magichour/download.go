@@ -261,6 +261,13 @@ func (c *Client) downloadOne(ctx context.Context, src *urlSource, i int, dir str
 		return DownloadedFile{}, fmt.Errorf("create temp file: %w", err)
 	}
 	tmpName := tmp.Name()
+	// CreateTemp makes the file private (0600); an output is an ordinary
+	// file the user will open with other tools, as curl -o would leave it.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmpName)
+		return DownloadedFile{}, fmt.Errorf("chmod temp file: %w", err)
+	}
 	defer func() {
 		if tmp != nil {
 			tmp.Close()

@@ -334,3 +334,21 @@ func TestExtFor(t *testing.T) {
 		}
 	}
 }
+
+func TestDownloadFileMode(t *testing.T) {
+	t.Parallel()
+	srv := emulator.NewServer(t, emulator.WithSpeed(flowSpeed))
+	c := flowClient(t, srv)
+	p := finishedImage(t, c, 1)
+	files, err := c.Download(context.Background(), p, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(files[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o644 {
+		t.Fatalf("downloaded file mode = %v, want 0644 like curl -o", st.Mode().Perm())
+	}
+}

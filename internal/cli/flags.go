@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -466,16 +465,6 @@ func getPath(body map[string]any, segs []string) (any, bool) {
 		}
 	}
 	return cur, true
-}
-
-// flagNames returns the field flags sorted, for messages.
-func flagNames(fields []*field) []string {
-	var out []string
-	for _, f := range fields {
-		out = append(out, "--"+f.Flag)
-	}
-	sort.Strings(out)
-	return out
 }
 
 var _ pflag.Value = (*fieldValue)(nil)
