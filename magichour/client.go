@@ -24,6 +24,10 @@ const Version = "0.1.0"
 // EnvAPIKey is the environment variable NewClient reads the API key from.
 const EnvAPIKey = "MAGIC_HOUR_API_KEY"
 
+// EnvBaseURL is the environment variable NewClient reads the base URL from
+// when WithBaseURL is not given.
+const EnvBaseURL = "MAGIC_HOUR_BASE_URL"
+
 // Client is a Magic Hour API client. Create one with NewClient and share it:
 // it is safe for concurrent use. Printing a Client (any fmt verb) never
 // shows the API key.
@@ -85,6 +89,13 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	if cfg.apiKey == "" {
 		cfg.apiKey = strings.TrimSpace(os.Getenv(EnvAPIKey))
+	}
+	if v := os.Getenv(EnvBaseURL); !cfg.baseURLSet && strings.TrimSpace(v) != "" {
+		u, err := parseBaseURL(v)
+		if err != nil {
+			return nil, fmt.Errorf("magichour: %s: %w", EnvBaseURL, err)
+		}
+		cfg.baseURL = u
 	}
 	if cfg.apiKey == "" {
 		return nil, ErrNoAPIKey

@@ -438,3 +438,25 @@ func TestParseTool(t *testing.T) {
 		t.Error("project route accepted as a tool")
 	}
 }
+
+func TestNewClientBaseURLFromEnv(t *testing.T) {
+	t.Setenv(EnvBaseURL, "http://127.0.0.1:8787/")
+	c, err := NewClient(WithAPIKey("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BaseURL() != "http://127.0.0.1:8787" {
+		t.Errorf("BaseURL = %q, want the environment's", c.BaseURL())
+	}
+	c, err = NewClient(WithAPIKey("k"), WithBaseURL("http://127.0.0.1:9999"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BaseURL() != "http://127.0.0.1:9999" {
+		t.Errorf("WithBaseURL must win over %s, got %q", EnvBaseURL, c.BaseURL())
+	}
+	t.Setenv(EnvBaseURL, "not a url")
+	if _, err := NewClient(WithAPIKey("k")); err == nil || !strings.Contains(err.Error(), EnvBaseURL) {
+		t.Errorf("bad %s: err = %v, want one naming the variable", EnvBaseURL, err)
+	}
+}

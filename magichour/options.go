@@ -36,6 +36,7 @@ type Option func(*config) error
 type config struct {
 	apiKey     string
 	baseURL    string
+	baseURLSet bool
 	hc         *http.Client
 	timeout    time.Duration
 	retry      RetryPolicy
@@ -58,16 +59,26 @@ func WithAPIKey(key string) Option {
 }
 
 // WithBaseURL points the client at another server, e.g. the emulator
-// ("http://127.0.0.1:8080"). Default DefaultBaseURL.
+// ("http://127.0.0.1:8787"). Without it the client uses the
+// MAGIC_HOUR_BASE_URL environment variable (which `hourglass emulate`
+// prints), else DefaultBaseURL.
 func WithBaseURL(base string) Option {
 	return func(c *config) error {
-		u, err := url.Parse(strings.TrimRight(base, "/"))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("magichour: WithBaseURL: %q is not an absolute http(s) URL", base)
+		u, err := parseBaseURL(base)
+		if err != nil {
+			return fmt.Errorf("magichour: WithBaseURL: %w", err)
 		}
-		c.baseURL = u.String()
+		c.baseURL, c.baseURLSet = u, true
 		return nil
 	}
+}
+
+func parseBaseURL(base string) (string, error) {
+	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(base), "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an absolute http(s) URL", base)
+	}
+	return u.String(), nil
 }
 
 // WithHTTPClient sets the HTTP client. Its Timeout, if any, applies on top
