@@ -29,7 +29,7 @@ func register(root *cobra.Command) {
 		}
 	}
 	addString("api-key", "", "Magic Hour API key (default $"+magichour.EnvAPIKey+")")
-	addString("base-url", "", "API base URL (default https://api.magichour.ai; e.g. http://127.0.0.1:8787 for hourglass emulate)")
+	addString("base-url", "", "API base URL (default $MAGIC_HOUR_BASE_URL, else https://api.magichour.ai; e.g. http://127.0.0.1:8787 for hourglass emulate)")
 	if pf.Lookup("emulator") == nil {
 		pf.Bool("emulator", false, "run against an in-process emulator (no key needed; results are placeholders)")
 	}
