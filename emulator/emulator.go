@@ -10,6 +10,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -50,6 +51,7 @@ type Emulator struct {
 	faults    Faults
 	faultRand *mrand.Rand
 	idRand    *mrand.Rand
+	resets    uint64
 	projects  map[string]*project
 	assets    map[string]*asset
 	stats     Stats
@@ -110,6 +112,13 @@ func New(opts ...Option) (*Emulator, error) {
 	}
 	if err := cfg.faults.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.seed == 0 {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("emulator: random seed: %w", err)
+		}
+		cfg.seed = int64(binary.LittleEndian.Uint64(b[:])&(1<<62-1)) + 1
 	}
 	if cfg.webhookSecret == "" {
 		s, err := randomHex(24)
@@ -173,7 +182,10 @@ func (e *Emulator) resetLocked() {
 	e.faults = e.cfg.faults
 	seed := uint64(e.cfg.seed)
 	e.faultRand = mrand.New(mrand.NewPCG(seed, 0x6661756c7473))
-	e.idRand = mrand.New(mrand.NewPCG(seed, 0x6964730000))
+	// Each reset starts a new id stream: a client that remembers ids from
+	// before the reset must not see them handed out again.
+	e.idRand = mrand.New(mrand.NewPCG(seed, 0x6964730000+e.resets))
+	e.resets++
 	e.projects = map[string]*project{}
 	e.assets = map[string]*asset{}
 	e.stats = newStats()
@@ -231,6 +243,10 @@ func (e *Emulator) SetFaults(f Faults) error {
 	e.mu.Unlock()
 	return nil
 }
+
+// Seed returns the seed of the emulator's pseudo-random choices; pass it to
+// WithSeed (or --seed) to replay a run.
+func (e *Emulator) Seed() int64 { return e.cfg.seed }
 
 // Balance returns the account's credit balance.
 func (e *Emulator) Balance() int64 {

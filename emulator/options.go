@@ -31,7 +31,6 @@ func defaultConfig() config {
 	return config{
 		speed:          1,
 		credits:        1_000_000,
-		seed:           1,
 		urlTTL:         24 * time.Hour,
 		uploadURLTTL:   time.Hour,
 		maxUploadSize:  1 << 30,
@@ -53,8 +52,10 @@ func WithSpeed(x float64) Option {
 // WithCredits sets the starting account balance (default 1,000,000).
 func WithCredits(n int64) Option { return func(c *config) { c.credits = n } }
 
-// WithSeed seeds every pseudo-random choice: ids, duration jitter, faults
-// (default 1). The same seed and the same request sequence give the same
+// WithSeed seeds every pseudo-random choice: ids, duration jitter, faults.
+// Without it NewServer uses seed 1 (tests are reproducible) and New and
+// Listen pick a random seed (Seed reports it), so ids never repeat across
+// runs of a long-lived emulator whose clients keep state. The same seed and the same request sequence give the same
 // results.
 func WithSeed(n int64) Option { return func(c *config) { c.seed = n } }
 

@@ -37,7 +37,8 @@ type Server struct {
 // others (then the first).
 func NewServer(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s, err := Listen(context.Background(), "127.0.0.1:0", opts...)
+	// Seed 1 unless the test says otherwise: reproducible runs.
+	s, err := Listen(context.Background(), "127.0.0.1:0", append([]Option{WithSeed(1)}, opts...)...)
 	if err != nil {
 		t.Fatalf("emulator: %v", err)
 	}

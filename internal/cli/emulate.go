@@ -68,6 +68,7 @@ cancel, reset). Stops on SIGINT/SIGTERM.`,
 				fmt.Fprintf(w, "  export MAGIC_HOUR_API_KEY=%s   (any non-empty key is accepted)\n", srv.APIKey)
 			}
 			fmt.Fprintf(w, "  webhook secret: %s\n", srv.WebhookSecret)
+			fmt.Fprintf(w, "  seed: %d (replay with --seed %d)\n", srv.Emulator.Seed(), srv.Emulator.Seed())
 			fmt.Fprintf(w, "  admin: %s/_emulator/stats  (faults, balance, projects/{id}/cancel, reset)\n", srv.URL)
 			<-ctx.Done()
 			logger.Info("shutting down")
@@ -79,7 +80,7 @@ cancel, reset). Stops on SIGINT/SIGTERM.`,
 	fl.StringVar(&addr, "addr", "127.0.0.1:8787", "listen address")
 	fl.Float64Var(&speed, "speed", 1, "divide job durations by this factor (60: a minute takes a second)")
 	fl.Int64Var(&credits, "credits", 1_000_000, "starting credit balance")
-	fl.Int64Var(&seed, "seed", 1, "seed for ids, duration jitter and faults")
+	fl.Int64Var(&seed, "seed", 0, "seed for ids, duration jitter and faults (0: random, printed at start)")
 	fl.StringSliceVar(&keys, "api-key", nil, "accepted API key (repeatable; default: any non-empty key)")
 	fl.StringArrayVar(&webhooks, "webhook-url", nil, "webhook endpoint (repeatable)")
 	fl.StringVar(&secret, "webhook-secret", "", "webhook signing secret (default: random)")
