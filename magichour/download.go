@@ -183,24 +183,11 @@ func (c *Client) Download(ctx context.Context, p *Project, dir string, opts ...D
 	src := &urlSource{c: c, p: p}
 	n := len(p.Downloads)
 	files := make([]DownloadedFile, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, cfg.parallelism)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			files[i], errs[i] = c.downloadOne(ctx, src, i, dir, &cfg, progress)
-		}()
-	}
-	wg.Wait()
+	errs := forEach(ctx, n, cfg.parallelism, func(ctx context.Context, i int) error {
+		var err error
+		files[i], err = c.downloadOne(ctx, src, i, dir, &cfg, progress)
+		return err
+	})
 	var de DownloadError
 	for i := range n {
 		if errs[i] != nil {

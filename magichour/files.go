@@ -40,6 +40,9 @@ type UploadURL struct {
 }
 
 // String shows the target without the URL's signed query.
+// uploadParallelism bounds the PUTs of one UploadMany call.
+const uploadParallelism = 4
+
 func (u UploadURL) String() string {
 	return fmt.Sprintf("UploadURL{FilePath: %q, URL: %s, ExpiresAt: %s}", u.FilePath, stripQuery(u.UploadURL), u.ExpiresAt.Format(time.RFC3339))
 }
@@ -138,28 +141,14 @@ func (s *FilesService) UploadMany(ctx context.Context, paths []string, opts ...U
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make([]error, len(paths))
-	sem := make(chan struct{}, 4)
-	var wg sync.WaitGroup
-	for i := range paths {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			open := func() (io.ReadCloser, error) { return os.Open(paths[i]) }
-			if err := s.c.put(ctx, urls[i].UploadURL, open, sizes[i], func(n int64) { prog.set(i, n) }); err != nil {
-				errs[i] = fmt.Errorf("magichour: upload %s: %w", paths[i], err)
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
+	errs := forEach(ctx, len(paths), uploadParallelism, func(ctx context.Context, i int) error {
+		open := func() (io.ReadCloser, error) { return os.Open(paths[i]) }
+		if err := s.c.put(ctx, urls[i].UploadURL, open, sizes[i], func(n int64) { prog.set(i, n) }); err != nil {
+			cancel() // one failed upload fails the batch: stop the others
+			return fmt.Errorf("magichour: upload %s: %w", paths[i], err)
+		}
+		return nil
+	})
 	// Report the first real failure rather than the cancellations it caused.
 	for _, err := range errs {
 		if err != nil && !errors.Is(err, context.Canceled) {
