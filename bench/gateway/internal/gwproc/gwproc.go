@@ -227,9 +227,9 @@ func (e *Emulator) Stats(ctx context.Context) (*EmulatorStats, error) {
 // upstream (the emulator process).
 type GatewayConfig struct {
 	Bin, Addr, DB, Storage, Secret, UpstreamURL string
-	Workers                                      int
-	LogPrefix                                    string
-	Extra                                        []string // more serve flags
+	Workers                                     int
+	LogPrefix                                   string
+	Extra                                       []string // more serve flags
 }
 
 // Gateway is a `hourglass serve` process (restartable on the same
