@@ -577,12 +577,22 @@ func (e *Emulator) handleCreate(w *recorder, r *http.Request, op *catalog.Operat
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (e *Emulator) handleGet(w http.ResponseWriter, op *catalog.Operation, id string) {
-	e.mu.Lock()
+// projectLocked returns the project id of op's kind, or answers 404 (an id
+// of another kind is not found either, as on Magic Hour); e.mu must be held.
+func (e *Emulator) projectLocked(w http.ResponseWriter, op *catalog.Operation, id string) *project {
 	p := e.projects[id]
 	if p == nil || p.kind != op.Kind {
-		e.mu.Unlock()
 		writeError(w, http.StatusNotFound, "Not Found")
+		return nil
+	}
+	return p
+}
+
+func (e *Emulator) handleGet(w http.ResponseWriter, op *catalog.Operation, id string) {
+	e.mu.Lock()
+	p := e.projectLocked(w, op, id)
+	if p == nil {
+		e.mu.Unlock()
 		return
 	}
 	e.stats.Polls[id]++
@@ -595,10 +605,9 @@ func (e *Emulator) handleGet(w http.ResponseWriter, op *catalog.Operation, id st
 
 func (e *Emulator) handleDelete(w http.ResponseWriter, op *catalog.Operation, id string) {
 	e.mu.Lock()
-	p := e.projects[id]
-	if p == nil || p.kind != op.Kind {
+	p := e.projectLocked(w, op, id)
+	if p == nil {
 		e.mu.Unlock()
-		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	now := e.clock.Now()
