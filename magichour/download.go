@@ -497,21 +497,27 @@ func parseContentRange(v string) (start, size int64, ok bool) {
 	if !found {
 		return 0, 0, false
 	}
-	s, _, found := strings.Cut(rng, "-")
+	s, e, found := strings.Cut(rng, "-")
 	if !found {
 		return 0, 0, false
 	}
-	start, err := strconv.ParseInt(s, 10, 64)
+	first, err := strconv.ParseUint(s, 10, 63)
 	if err != nil {
+		return 0, 0, false
+	}
+	last, err := strconv.ParseUint(e, 10, 63)
+	if err != nil || last < first {
 		return 0, 0, false
 	}
 	size = -1
 	if sz != "*" {
-		if size, err = strconv.ParseInt(sz, 10, 64); err != nil {
+		n, err := strconv.ParseUint(sz, 10, 63)
+		if err != nil || last >= n {
 			return 0, 0, false
 		}
+		size = int64(n)
 	}
-	return start, size, true
+	return int64(first), size, true
 }
 
 // progressWriter counts bytes written and reports them. It hides the
