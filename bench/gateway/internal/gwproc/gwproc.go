@@ -26,7 +26,8 @@ import (
 	"syscall"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for schema setup
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
 )
 
 // DefaultPostgres is the DSN used when HOURGLASS_TEST_POSTGRES is unset (the
@@ -499,4 +500,72 @@ func getJSON(ctx context.Context, c *http.Client, url, key string, out any) erro
 		return err
 	}
 	return json.Unmarshal(b, out)
+}
+
+// DB is a read-only look at a gateway's database, for progress counting
+// without loading the gateway's API.
+type DB struct{ *sql.DB }
+
+// OpenDB opens the gateway database at dbURL (sqlite://path or postgres://).
+func OpenDB(dbURL string) (*DB, error) {
+	if path, ok := strings.CutPrefix(dbURL, "sqlite://"); ok {
+		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+		return &DB{db}, err
+	}
+	db, err := sql.Open("pgx", dbURL)
+	return &DB{db}, err
+}
+
+// StatusCounts returns the number of jobs per status.
+func (d *DB) StatusCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := d.QueryContext(ctx, "SELECT status, count(*) FROM jobs GROUP BY status")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}
+
+// Durations returns finished_at - created_at of every job in status.
+func (d *DB) Durations(ctx context.Context, status string) ([]time.Duration, error) {
+	rows, err := d.QueryContext(ctx, "SELECT finished_at - created_at FROM jobs WHERE status = '"+status+"' AND finished_at IS NOT NULL")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []time.Duration
+	for rows.Next() {
+		var ms int64
+		if err := rows.Scan(&ms); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Duration(ms)*time.Millisecond)
+	}
+	return out, rows.Err()
+}
+
+// Upstream returns (upstream id, kind) of every job that has one.
+func (d *DB) Upstream(ctx context.Context) (ids, kinds []string, err error) {
+	rows, err := d.QueryContext(ctx, "SELECT upstream_id, kind FROM jobs WHERE upstream_id IS NOT NULL")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, kind string
+		if err := rows.Scan(&id, &kind); err != nil {
+			return nil, nil, err
+		}
+		ids, kinds = append(ids, id), append(kinds, kind)
+	}
+	return ids, kinds, rows.Err()
 }
