@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -42,12 +42,70 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/jobs/{id}", g.auth(false, g.handleDelete))
 	mux.HandleFunc("GET /api/jobs/{id}/outputs/{n}", g.auth(false, g.handleOutput))
 	mux.HandleFunc("GET /api/jobs/{id}/events", g.auth(false, g.handleEvents))
+	mux.HandleFunc("GET /api/jobs/{id}/deliveries", g.auth(false, g.handleDeliveries))
+	mux.HandleFunc("POST /api/uploads", g.auth(false, g.handleAPIUpload))
 	mux.HandleFunc("POST /api/admin/tenants", g.auth(true, g.handleCreateTenant))
 	mux.HandleFunc("GET /api/admin/tenants", g.auth(true, g.handleListTenants))
+	mux.HandleFunc("PATCH /api/admin/tenants/{id}", g.auth(true, g.handleUpdateTenant))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route", nil)
 	})
-	return mux
+	mux.Handle("GET /metrics", g.metrics.handler())
+	g.dropInRoutes(mux)
+	return g.logRequests(mux)
+}
+
+// statusRecorder remembers a response's status and error code so that
+// every refused request is logged exactly once, by logRequests.
+type statusRecorder struct {
+	http.ResponseWriter
+	status    int
+	code, msg string
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logRequests logs each refused request once (4xx at info, 5xx at error)
+// with its error code, and counts them for /metrics.
+func (g *Gateway) logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if rec.status < 400 {
+			return
+		}
+		code := rec.code
+		if code == "" {
+			code = strconv.Itoa(rec.status)
+		}
+		g.metrics.badRequests.WithLabelValues(code).Inc()
+		lvl := slog.LevelInfo
+		if rec.status >= 500 {
+			lvl = slog.LevelError
+		}
+		g.log.Log(r.Context(), lvl, "gateway: request refused", "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "code", code, "message", rec.msg, "remote", r.RemoteAddr)
+	})
 }
 
 func (g *Gateway) handleReady(w http.ResponseWriter, r *http.Request) {
@@ -142,6 +200,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError answers {"message", "error": {code, message, fields}}: the
 // top-level message matches Magic Hour's own error shape.
 func writeError(w http.ResponseWriter, status int, code, msg string, fields []fieldError) {
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.code, rec.msg = code, msg
+	}
 	writeJSON(w, status, map[string]any{"message": msg, "error": apiError{Code: code, Message: msg, Fields: fields}})
 }
 
@@ -156,6 +217,7 @@ type jobJSON struct {
 	Params         json.RawMessage `json:"params"`
 	Metadata       json.RawMessage `json:"metadata,omitempty"`
 	CallbackURL    string          `json:"callback_url,omitempty"`
+	DeleteUpstream bool            `json:"delete_upstream_after_store,omitempty"`
 	Credits        int64           `json:"credits"`
 	Error          *apiError       `json:"error,omitempty"`
 	Outputs        []outputJSON    `json:"outputs,omitempty"`
@@ -166,6 +228,7 @@ type jobJSON struct {
 	SubmittedAt    *time.Time      `json:"submitted_at,omitempty"`
 	ExpectedAt     *time.Time      `json:"expected_at,omitempty"`
 	FinishedAt     *time.Time      `json:"finished_at,omitempty"`
+	Callbacks      []callbackJSON  `json:"callbacks,omitempty"`
 }
 
 type outputJSON struct {
@@ -193,9 +256,12 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func toJSON(r *http.Request, j *Job, outs []Output) jobJSON {
+// toJSON renders a job; base prefixes output URLs ("" leaves them
+// relative to the gateway).
+func toJSON(base string, j *Job, outs []Output) jobJSON {
 	out := jobJSON{ID: j.ID, Tool: j.Tool, Kind: j.Kind, Status: j.Status, UpstreamID: j.UpstreamID, UpstreamStatus: j.UpstreamStatus,
 		IdempotencyKey: j.IdempotencyKey, Params: j.Params, Metadata: j.Metadata, CallbackURL: j.CallbackURL, Credits: j.Credits,
+		DeleteUpstream: j.DeleteUpstream,
 		Polls: j.Polls, Attempts: j.Attempts, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 		SubmittedAt: tptr(j.SubmittedAt), ExpectedAt: tptr(j.ExpectedAt), FinishedAt: tptr(j.FinishedAt)}
 	if j.ErrorCode != "" || j.ErrorMessage != "" {
@@ -204,7 +270,7 @@ func toJSON(r *http.Request, j *Job, outs []Output) jobJSON {
 	for _, o := range outs {
 		oj := outputJSON{Index: o.Index, Stored: !o.StoredAt.IsZero() && o.StorageKey != "", StoredAt: tptr(o.StoredAt)}
 		if oj.Stored {
-			oj.URL = fmt.Sprintf("%s/api/jobs/%s/outputs/%d", baseURL(r), j.ID, o.Index)
+			oj.URL = fmt.Sprintf("%s/api/jobs/%s/outputs/%d", base, j.ID, o.Index)
 			oj.Size, oj.SHA256, oj.ContentType = o.Size, o.SHA256, o.ContentType
 		}
 		out.Outputs = append(out.Outputs, oj)
@@ -220,6 +286,9 @@ type submitRequest struct {
 	IdempotencyKey string          `json:"idempotency_key"`
 	Metadata       json.RawMessage `json:"metadata"`
 	CallbackURL    string          `json:"callback_url"`
+	// DeleteUpstream deletes the Magic Hour project once the outputs are
+	// stored; default: the tenant's delete_upstream_after_store.
+	DeleteUpstream *bool `json:"delete_upstream_after_store"`
 }
 
 func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) {
@@ -256,34 +325,73 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request, c caller)
 		writeError(w, status, apiErr.Code, apiErr.Message, apiErr.Fields)
 		return
 	}
-	if b := c.Tenant.CreditBudget; b != nil && c.Tenant.CreditsUsed >= *b {
-		writeError(w, http.StatusPaymentRequired, "budget_exceeded",
-			fmt.Sprintf("the tenant's credit budget (%d) is used up (%d used); nothing was sent upstream", *b, c.Tenant.CreditsUsed), nil)
-		return
-	}
-	now := g.now()
-	job.ID, job.TenantID, job.Status = newJobID(now), c.Tenant.ID, StatusPending
-	job.CreatedAt, job.UpdatedAt, job.NextRunAt = now, now, now
-	got, created, err := g.store.CreateJob(r.Context(), job, event("created", map[string]any{"tool": job.Tool}))
-	if err != nil {
-		g.log.Error("gateway: create job", "err", err)
-		writeError(w, http.StatusInternalServerError, "internal", "could not record the job", nil)
+	got, created, status, apiErr := g.accept(r.Context(), c.Tenant, job, req.DeleteUpstream)
+	if apiErr != nil {
+		writeError(w, status, apiErr.Code, apiErr.Message, apiErr.Fields)
 		return
 	}
 	if !created {
-		if got.Tool != job.Tool || !bytes.Equal(got.Params, job.Params) {
-			writeError(w, http.StatusConflict, "idempotency_conflict",
-				"idempotency_key was already used for a different request (job "+got.ID+")", nil)
-			return
-		}
 		outs, _ := g.store.Outputs(r.Context(), got.ID)
-		writeJSON(w, http.StatusOK, toJSON(r, got, outs))
+		writeJSON(w, http.StatusOK, toJSON(baseURL(r), got, outs))
 		return
 	}
-	g.nudge()
-	g.log.Info("gateway: job accepted", "job", job.ID, "tenant", job.TenantID, "tool", job.Tool)
 	w.Header().Set("Location", "/api/jobs/"+job.ID)
-	writeJSON(w, http.StatusAccepted, toJSON(r, job, nil))
+	writeJSON(w, http.StatusAccepted, toJSON(baseURL(r), job, nil))
+}
+
+// accept checks a validated job against the tenant (callback URL, uploads,
+// budget) and records it; an idempotent repeat returns the first job and
+// false. Shared by the native and the drop-in API.
+func (g *Gateway) accept(ctx context.Context, t *Tenant, job *Job, deleteUpstream *bool) (*Job, bool, int, *apiError) {
+	bad := func(code, msg string, fields ...fieldError) (*Job, bool, int, *apiError) {
+		return nil, false, http.StatusBadRequest, &apiError{Code: code, Message: msg, Fields: fields}
+	}
+	if job.CallbackURL != "" {
+		if err := checkPublicURL(ctx, job.CallbackURL, g.cfg.AllowPrivateCallbacks); err != nil {
+			return bad("invalid_callback_url", "callback_url "+err.Error(), fieldError{"callback_url", err.Error()})
+		}
+	}
+	if fields := g.checkUploads(ctx, t.ID, catalog.Lookup(job.Tool), job.Params); len(fields) > 0 {
+		return bad("invalid_params", "invalid params: "+fields[0].Field+": "+fields[0].Message, fields...)
+	}
+	job.DeleteUpstream = t.DeleteUpstreamAfterStore
+	if deleteUpstream != nil {
+		job.DeleteUpstream = *deleteUpstream
+	}
+	job.Credits = EstimateCredits(job.Tool, job.Params)
+	budgetErr := func() (*Job, bool, int, *apiError) {
+		msg := fmt.Sprintf("the job's estimated %d credits exceed the tenant's remaining credit budget (%d of %d used); nothing was sent upstream",
+			job.Credits, t.CreditsUsed, *t.CreditBudget)
+		return nil, false, http.StatusPaymentRequired, &apiError{Code: "budget_exceeded", Message: msg}
+	}
+	now := g.now()
+	job.ID, job.TenantID, job.Status = newJobID(now), t.ID, StatusPending
+	job.CreatedAt, job.UpdatedAt, job.NextRunAt = now, now, now
+	got, created, err := g.store.CreateJob(ctx, job, event("created", map[string]any{"tool": job.Tool, "estimated_credits": job.Credits}))
+	if errors.Is(err, ErrBudget) {
+		if fresh, ferr := g.store.Tenant(ctx, t.ID); ferr == nil && fresh.CreditBudget != nil {
+			t = fresh
+		}
+		if t.CreditBudget == nil {
+			zero := int64(0)
+			t.CreditBudget = &zero
+		}
+		return budgetErr()
+	}
+	if err != nil {
+		g.log.Error("gateway: create job", "err", err)
+		return nil, false, http.StatusInternalServerError, &apiError{Code: "internal", Message: "could not record the job"}
+	}
+	if !created {
+		if got.Tool != job.Tool || !bytes.Equal(got.Params, job.Params) {
+			return nil, false, http.StatusConflict, &apiError{Code: "idempotency_conflict",
+				Message: "idempotency_key was already used for a different request (job " + got.ID + ")"}
+		}
+		return got, false, 0, nil
+	}
+	g.nudge()
+	g.log.Info("gateway: job accepted", "job", job.ID, "tenant", job.TenantID, "tool", job.Tool, "estimated_credits", job.Credits)
+	return job, true, 0, nil
 }
 
 // validateSubmit checks a submission against the catalog before anything
@@ -341,11 +449,8 @@ func (g *Gateway) validateSubmit(req *submitRequest) (*Job, int, *apiError) {
 	if len(req.IdempotencyKey) > 255 {
 		return bad("invalid_idempotency_key", "idempotency_key is longer than 255 characters", fieldError{"idempotency_key", "longer than 255 characters"})
 	}
-	if req.CallbackURL != "" {
-		u, err := url.Parse(req.CallbackURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("invalid_callback_url", "callback_url must be an absolute http(s) URL", fieldError{"callback_url", "must be an absolute http(s) URL"})
-		}
+	if req.CallbackURL != "" && len(req.CallbackURL) > 2048 {
+		return bad("invalid_callback_url", "callback_url is longer than 2048 characters", fieldError{"callback_url", "too long"})
 	}
 	var metaCompact json.RawMessage
 	if len(meta) > 0 {
@@ -382,7 +487,73 @@ func (g *Gateway) handleGet(w http.ResponseWriter, r *http.Request, c caller) {
 		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, toJSON(r, j, outs))
+	out := toJSON(baseURL(r), j, outs)
+	if j.CallbackURL != "" {
+		cbs, err := g.store.Callbacks(r.Context(), j.ID)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+			return
+		}
+		for _, cb := range cbs {
+			out.Callbacks = append(out.Callbacks, toCallbackJSON(cb, nil))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type callbackJSON struct {
+	ID          int64         `json:"id"`
+	Type        string        `json:"type"`
+	URL         string        `json:"url"`
+	Status      string        `json:"status"`
+	Attempts    int           `json:"attempts"`
+	LastCode    int           `json:"last_status_code,omitempty"`
+	LastError   string        `json:"last_error,omitempty"`
+	NextAttempt *time.Time    `json:"next_attempt_at,omitempty"`
+	CreatedAt   time.Time     `json:"created_at"`
+	DeliveredAt *time.Time    `json:"delivered_at,omitempty"`
+	Tries       []attemptJSON `json:"attempt_log,omitempty"`
+}
+
+type attemptJSON struct {
+	Attempt    int       `json:"attempt"`
+	StatusCode int       `json:"status_code,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	DurationMS int64     `json:"duration_ms"`
+	At         time.Time `json:"at"`
+}
+
+func toCallbackJSON(cb *Callback, attempts []CallbackAttempt) callbackJSON {
+	out := callbackJSON{ID: cb.ID, Type: cb.Type, URL: cb.URL, Status: cb.Status, Attempts: cb.Attempts, LastCode: cb.LastCode,
+		LastError: cb.LastError, NextAttempt: tptr(cb.NextRunAt), CreatedAt: cb.CreatedAt, DeliveredAt: tptr(cb.DeliveredAt)}
+	for _, a := range attempts {
+		out.Tries = append(out.Tries, attemptJSON{Attempt: a.Attempt, StatusCode: a.StatusCode, Error: a.Error,
+			DurationMS: a.Duration.Milliseconds(), At: a.CreatedAt})
+	}
+	return out
+}
+
+// handleDeliveries lists a job's callbacks with every delivery attempt.
+func (g *Gateway) handleDeliveries(w http.ResponseWriter, r *http.Request, c caller) {
+	j := g.loadJob(w, r, c)
+	if j == nil {
+		return
+	}
+	cbs, err := g.store.Callbacks(r.Context(), j.ID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+		return
+	}
+	out := []callbackJSON{}
+	for _, cb := range cbs {
+		as, err := g.store.CallbackAttempts(r.Context(), cb.ID)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+			return
+		}
+		out = append(out, toCallbackJSON(cb, as))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"job_id": j.ID, "callback_url": j.CallbackURL, "deliveries": out})
 }
 
 func (g *Gateway) handleList(w http.ResponseWriter, r *http.Request, c caller) {
@@ -419,7 +590,7 @@ func (g *Gateway) handleList(w http.ResponseWriter, r *http.Request, c caller) {
 		NextCursor string    `json:"next_cursor,omitempty"`
 	}{Jobs: []jobJSON{}}
 	for _, j := range jobs {
-		resp.Jobs = append(resp.Jobs, toJSON(r, j, nil))
+		resp.Jobs = append(resp.Jobs, toJSON(baseURL(r), j, nil))
 	}
 	if len(jobs) == f.Limit {
 		resp.NextCursor = jobs[len(jobs)-1].ID
@@ -446,10 +617,18 @@ func (g *Gateway) handleDelete(w http.ResponseWriter, r *http.Request, c caller)
 			break
 		}
 		now := g.now()
+		u := JobUpdate{Job: j, Events: []Event{event("canceled_by_client", nil)}}
+		if j.Status == StatusPending {
+			u.CreditsDelta, j.Credits = -j.Credits, 0 // never sent: release the reservation
+		}
 		j.Status, j.ErrorCode, j.ErrorMessage = StatusCanceled, "canceled_by_client", "tracking was canceled through the API"
 		j.FinishedAt, j.NextRunAt, j.UpdatedAt = now, time.Time{}, now
 		release(j)
-		err := g.store.UpdateJob(ctx, JobUpdate{Job: j, Events: []Event{event("canceled_by_client", nil)}})
+		g.prepare(ctx, &u)
+		err := g.store.UpdateJob(ctx, u)
+		if err == nil {
+			g.nudgeCallbacks()
+		}
 		if err == nil {
 			break
 		}
@@ -481,7 +660,7 @@ func (g *Gateway) handleDelete(w http.ResponseWriter, r *http.Request, c caller)
 	}
 	evData := map[string]any{"outputs_deleted": deleted}
 	if r.URL.Query().Get("upstream") == "true" && j.UpstreamID != "" {
-		err := g.up.DeleteProject(ctx, magichour.Kind(j.Kind), j.UpstreamID)
+		err := g.upDeleteProject(ctx, j.Kind, j.UpstreamID)
 		if err != nil && !errors.Is(err, magichour.ErrNotFound) {
 			writeError(w, http.StatusBadGateway, "upstream_delete_failed", "deleting the project on Magic Hour failed: "+err.Error(), nil)
 			return
@@ -490,7 +669,7 @@ func (g *Gateway) handleDelete(w http.ResponseWriter, r *http.Request, c caller)
 	}
 	_ = g.store.AddEvent(ctx, event2(j.ID, "deleted", evData))
 	outs, _ = g.store.Outputs(ctx, j.ID)
-	writeJSON(w, http.StatusOK, toJSON(r, j, outs))
+	writeJSON(w, http.StatusOK, toJSON(baseURL(r), j, outs))
 }
 
 func (g *Gateway) handleOutput(w http.ResponseWriter, r *http.Request, c caller) {
@@ -503,6 +682,11 @@ func (g *Gateway) handleOutput(w http.ResponseWriter, r *http.Request, c caller)
 		writeError(w, http.StatusBadRequest, "invalid_index", "output index must be a non-negative integer", nil)
 		return
 	}
+	g.serveOutput(w, r, j, n)
+}
+
+// serveOutput serves output n of j from storage (Range, ETag = sha256).
+func (g *Gateway) serveOutput(w http.ResponseWriter, r *http.Request, j *Job, n int) {
 	outs, err := g.store.Outputs(r.Context(), j.ID)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
@@ -606,8 +790,10 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request, c caller)
 
 func (g *Gateway) handleCreateTenant(w http.ResponseWriter, r *http.Request, _ caller) {
 	var req struct {
-		Name         string `json:"name"`
-		CreditBudget *int64 `json:"credit_budget"`
+		Name                     string `json:"name"`
+		CreditBudget             *int64 `json:"credit_budget"`
+		MaxInFlight              *int   `json:"max_in_flight"`
+		DeleteUpstreamAfterStore bool   `json:"delete_upstream_after_store"`
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -623,13 +809,73 @@ func (g *Gateway) handleCreateTenant(w http.ResponseWriter, r *http.Request, _ c
 		writeError(w, http.StatusBadRequest, "invalid_budget", "credit_budget must be >= 0", []fieldError{{"credit_budget", "must be >= 0"}})
 		return
 	}
-	t, key, err := CreateTenant(r.Context(), g.store, req.Name, req.CreditBudget)
+	if req.MaxInFlight != nil && *req.MaxInFlight < 1 {
+		writeError(w, http.StatusBadRequest, "invalid_max_in_flight", "max_in_flight must be >= 1", []fieldError{{"max_in_flight", "must be >= 1"}})
+		return
+	}
+	t, key, err := CreateTenantWith(r.Context(), g.store, Tenant{Name: req.Name, CreditBudget: req.CreditBudget,
+		MaxInFlight: req.MaxInFlight, DeleteUpstreamAfterStore: req.DeleteUpstreamAfterStore})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", "could not create the tenant", nil)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": t.ID, "name": t.Name, "api_key": key,
-		"callback_secret": t.Secret, "credit_budget": t.CreditBudget})
+	out := tenantJSON(t)
+	out["api_key"], out["callback_secret"] = key, t.Secret
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func tenantJSON(t *Tenant) map[string]any {
+	return map[string]any{"id": t.ID, "name": t.Name, "credit_budget": t.CreditBudget, "credits_used": t.CreditsUsed,
+		"max_in_flight": t.MaxInFlight, "delete_upstream_after_store": t.DeleteUpstreamAfterStore, "created_at": t.CreatedAt}
+}
+
+// handleUpdateTenant changes a tenant's limits: credit_budget,
+// max_in_flight (null: no limit) and delete_upstream_after_store.
+func (g *Gateway) handleUpdateTenant(w http.ResponseWriter, r *http.Request, _ caller) {
+	t, err := g.store.Tenant(r.Context(), r.PathValue("id"))
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "no such tenant", nil)
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+		return
+	}
+	var req map[string]json.RawMessage
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed_json", "malformed JSON: "+err.Error(), nil)
+		return
+	}
+	for k, v := range req {
+		var err error
+		switch k {
+		case "credit_budget":
+			t.CreditBudget = nil
+			err = json.Unmarshal(v, &t.CreditBudget)
+			if err == nil && t.CreditBudget != nil && *t.CreditBudget < 0 {
+				err = errors.New("must be >= 0")
+			}
+		case "max_in_flight":
+			t.MaxInFlight = nil
+			err = json.Unmarshal(v, &t.MaxInFlight)
+			if err == nil && t.MaxInFlight != nil && *t.MaxInFlight < 1 {
+				err = errors.New("must be >= 1")
+			}
+		case "delete_upstream_after_store":
+			err = json.Unmarshal(v, &t.DeleteUpstreamAfterStore)
+		default:
+			err = errors.New("unknown field")
+		}
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_"+k, k+": "+err.Error(), []fieldError{{k, err.Error()}})
+			return
+		}
+	}
+	if err := g.store.UpdateTenantLimits(r.Context(), t); err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, tenantJSON(t))
 }
 
 func (g *Gateway) handleListTenants(w http.ResponseWriter, r *http.Request, _ caller) {
@@ -640,8 +886,7 @@ func (g *Gateway) handleListTenants(w http.ResponseWriter, r *http.Request, _ ca
 	}
 	out := []map[string]any{}
 	for _, t := range ts {
-		out = append(out, map[string]any{"id": t.ID, "name": t.Name, "credit_budget": t.CreditBudget,
-			"credits_used": t.CreditsUsed, "created_at": t.CreatedAt})
+		out = append(out, tenantJSON(t))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tenants": out})
 }

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/hourglasshq/hourglass/magichour"
 )
 
@@ -72,6 +74,45 @@ type Config struct {
 	// timeout; transfers are bounded by the lease and the context).
 	DownloadClient *http.Client
 	Logger         *slog.Logger
+
+	// PublicURL is the gateway's base URL as apps reach it; it prefixes
+	// the output URLs in callback bodies (API answers use the request's
+	// host when it is empty).
+	PublicURL string
+	// UpstreamRPS limits this process's calls to Magic Hour (creates,
+	// polls, deletes, uploads, face detection) per second; UpstreamBurst
+	// is the bucket size. Defaults 10 and 10; negative: no limit. With
+	// several replicas each has its own bucket: divide by the replicas.
+	UpstreamRPS   float64
+	UpstreamBurst int
+	// ThrottleRetry is how soon a pending job held back by its tenant's
+	// max_in_flight is looked at again (default 500ms).
+	ThrottleRetry time.Duration
+
+	// AllowPrivateCallbacks lets callback URLs resolve to loopback,
+	// private, link-local or unspecified addresses (off by default: a
+	// tenant must not make the gateway call internal services).
+	AllowPrivateCallbacks bool
+	// CallbackWorkers is how many callbacks this process sends at once
+	// (default 4; negative: none).
+	CallbackWorkers int
+	// CallbackTimeout bounds one delivery attempt (default 10s).
+	CallbackTimeout time.Duration
+	// CallbackRetryBase and CallbackRetryMax bound the exponential backoff
+	// between attempts (defaults 5s and 1h); CallbackMaxAge gives up on a
+	// callback that has not been delivered (default 24h).
+	CallbackRetryBase time.Duration
+	CallbackRetryMax  time.Duration
+	CallbackMaxAge    time.Duration
+
+	// MaxUploadBytes limits one uploaded input file (default 1 GiB).
+	MaxUploadBytes int64
+
+	// Retention deletes events, callback rows and webhook dedupe rows of
+	// finished work older than this (default 30 days; negative: keep
+	// everything), every CleanupInterval (default 1h).
+	Retention       time.Duration
+	CleanupInterval time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -112,6 +153,27 @@ func (c *Config) defaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.UpstreamRPS == 0 {
+		c.UpstreamRPS = 10
+	}
+	if c.UpstreamBurst <= 0 {
+		c.UpstreamBurst = max(1, int(c.UpstreamRPS))
+	}
+	setDur(&c.ThrottleRetry, 500*time.Millisecond)
+	if c.CallbackWorkers == 0 {
+		c.CallbackWorkers = 4
+	}
+	setDur(&c.CallbackTimeout, 10*time.Second)
+	setDur(&c.CallbackRetryBase, 5*time.Second)
+	setDur(&c.CallbackRetryMax, time.Hour)
+	setDur(&c.CallbackMaxAge, 24*time.Hour)
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = 1 << 30
+	}
+	if c.Retention == 0 {
+		c.Retention = 30 * 24 * time.Hour
+	}
+	setDur(&c.CleanupInterval, time.Hour)
 	return nil
 }
 
@@ -125,7 +187,17 @@ type Gateway struct {
 	log     *slog.Logger
 	replica string
 
-	wake chan struct{} // nudges the dispatcher after local changes
+	wake   chan struct{} // nudges the dispatcher after local changes
+	cbWake chan struct{} // nudges the callback sender
+
+	limiter  *rate.Limiter // nil: no limit
+	metrics  *metrics
+	cbClient *http.Client // SSRF-guarded unless AllowPrivateCallbacks
+
+	urlKeyMu sync.Mutex
+	urlKey   []byte // signs the gateway's download URLs (from the Store)
+
+	background sync.WaitGroup // callback sender, cleanup
 
 	stopClaiming context.CancelFunc // stops the dispatcher
 	interrupt    context.CancelFunc // aborts in-flight work
@@ -149,7 +221,13 @@ func New(cfg Config) (*Gateway, error) {
 		log:          cfg.Logger,
 		replica:      "r-" + randomToken(6),
 		wake:         make(chan struct{}, 1),
+		cbWake:       make(chan struct{}, 1),
 		dispatchDone: make(chan struct{}),
+		metrics:      newMetrics(cfg.Store),
+		cbClient:     newCallbackClient(cfg.CallbackTimeout, cfg.AllowPrivateCallbacks),
+	}
+	if cfg.UpstreamRPS > 0 {
+		g.limiter = rate.NewLimiter(rate.Limit(cfg.UpstreamRPS), cfg.UpstreamBurst)
 	}
 	claimCtx, stop := context.WithCancel(context.Background())
 	workCtx, interrupt := context.WithCancel(context.Background())
@@ -158,6 +236,14 @@ func New(cfg Config) (*Gateway, error) {
 		go g.dispatch(claimCtx)
 	} else {
 		close(g.dispatchDone)
+	}
+	if cfg.CallbackWorkers > 0 {
+		g.background.Add(1)
+		go func() { defer g.background.Done(); g.sendCallbacks(claimCtx) }()
+	}
+	if cfg.Retention > 0 {
+		g.background.Add(1)
+		go func() { defer g.background.Done(); g.cleanupLoop(claimCtx) }()
 	}
 	return g, nil
 }
@@ -170,6 +256,7 @@ func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		g.stopClaiming()
 		<-g.dispatchDone
+		g.background.Wait()
 		done := make(chan struct{})
 		go func() { g.work.Wait(); close(done) }()
 		t := time.NewTimer(g.cfg.ShutdownGrace)
@@ -264,12 +351,18 @@ func Bootstrap(ctx context.Context, s Store) (adminKey, tenantKey string, create
 
 // CreateTenant adds a tenant and returns its API key (stored hashed).
 func CreateTenant(ctx context.Context, s Store, name string, budget *int64) (*Tenant, string, error) {
-	if name == "" {
+	return CreateTenantWith(ctx, s, Tenant{Name: name, CreditBudget: budget})
+}
+
+// CreateTenantWith adds a tenant with the name and limits of tmpl (its
+// id, key, secret and times are generated) and returns its API key.
+func CreateTenantWith(ctx context.Context, s Store, tmpl Tenant) (*Tenant, string, error) {
+	if tmpl.Name == "" {
 		return nil, "", errors.New("gateway: tenant name is required")
 	}
 	key := NewKey("hgt_")
-	t := &Tenant{ID: "ten_" + randomToken(10), Name: name, KeyHash: HashKey(key), Secret: "whsec_" + randomToken(24),
-		CreditBudget: budget, CreatedAt: time.Now().UTC()}
+	t := &tmpl
+	t.ID, t.KeyHash, t.Secret, t.CreditsUsed, t.CreatedAt = "ten_"+randomToken(10), HashKey(key), "whsec_"+randomToken(24), 0, time.Now().UTC()
 	if err := s.CreateTenant(ctx, t); err != nil {
 		return nil, "", fmt.Errorf("gateway: create tenant: %w", err)
 	}

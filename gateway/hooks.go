@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/hourglasshq/hourglass/magichour/webhook"
@@ -31,9 +32,11 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := webhook.VerifyAny(g.cfg.WebhookSecrets, r.Header, body, time.Now()); err != nil {
-		g.log.Warn("gateway: webhook rejected", "err", err, "remote", r.RemoteAddr)
 		writeError(w, http.StatusUnauthorized, "bad_signature", err.Error(), nil)
 		return
+	}
+	if ts, err := strconv.ParseInt(r.Header.Get(webhook.HeaderTimestamp), 10, 64); err == nil {
+		g.metrics.webhookLag.Observe(max(0, time.Since(time.Unix(ts, 0)).Seconds()))
 	}
 	ev, err := webhook.Parse(body)
 	if err != nil {
@@ -69,7 +72,11 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		} else {
 			u.DeliveryHash = hash
 			u.Events = append([]Event{received}, u.Events...)
+			g.prepare(ctx, &u)
 			err = g.store.UpdateJob(ctx, u)
+			if err == nil && len(u.Callbacks) > 0 {
+				g.nudgeCallbacks()
+			}
 		}
 		if !errors.Is(err, ErrConflict) {
 			break
@@ -80,12 +87,14 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, ErrDuplicate):
+		g.metrics.webhooks.WithLabelValues("duplicate").Inc()
 		g.log.Debug("gateway: duplicate webhook ignored", "job", j.ID, "type", ev.Type)
 	case err != nil:
 		g.log.Error("gateway: webhook", "job", j.ID, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal", "could not record the delivery; retry", nil)
 		return
 	default:
+		g.metrics.webhooks.WithLabelValues("applied").Inc()
 		g.nudge()
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -160,7 +160,12 @@ func (g *Gateway) save(ctx context.Context, u JobUpdate) error {
 	u.Job.UpdatedAt = g.now()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	return g.store.UpdateJob(sctx, u)
+	g.prepare(sctx, &u)
+	err := g.store.UpdateJob(sctx, u)
+	if err == nil && len(u.Callbacks) > 0 {
+		g.nudgeCallbacks()
+	}
+	return err
 }
 
 // release clears the lease fields of j (saved with the next update).

@@ -25,14 +25,53 @@ func toolP50(tool string) time.Duration {
 
 // submit sends the upstream create of a pending job, exactly once: the
 // creating state (with the lease) is committed before the request leaves.
+// Files uploaded to the gateway are sent to Magic Hour first, and the
+// tenant's max_in_flight is checked in the same transaction as creating.
 func (g *Gateway) submit(ctx context.Context, j *Job) error {
+	params, _, err := g.resolveUploads(ctx, j.TenantID, catalog.Lookup(j.Tool), j.Params)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		now := g.now()
+		release(j)
+		j.Attempts++
+		ev := event("upload_failed", map[string]any{"error": err.Error(), "attempt": j.Attempts})
+		u := JobUpdate{Job: j, Events: []Event{ev}}
+		if errors.Is(err, errUploadMissing) || j.Attempts >= g.cfg.MaxAttempts {
+			j.Status, j.ErrorCode, j.ErrorMessage = StatusError, "upload_failed", err.Error()
+			j.FinishedAt, j.NextRunAt = now, time.Time{}
+			u.CreditsDelta, j.Credits = -j.Credits, 0
+		} else {
+			j.NextRunAt = now.Add(g.backoff(j.Attempts))
+		}
+		return g.save(ctx, u)
+	}
+
+	firstTry := j.UpdatedAt.Equal(j.CreatedAt)
+	u := JobUpdate{Job: j, Events: []Event{event("create_sent", map[string]any{"tool": j.Tool, "attempt": j.Attempts + 1})}}
+	if t, err := g.store.Tenant(ctx, j.TenantID); err == nil && t.MaxInFlight != nil {
+		u.InFlightLimit, u.ThrottleFor = *t.MaxInFlight, g.cfg.ThrottleRetry
+	}
 	j.Status = StatusCreating
 	j.NextRunAt = g.now() // claimable again once the lease expires, if we die
-	if err := g.save(ctx, JobUpdate{Job: j, Events: []Event{event("create_sent", map[string]any{"tool": j.Tool, "attempt": j.Attempts + 1})}}); err != nil {
+	err = g.save(ctx, u)
+	if errors.Is(err, ErrThrottled) {
+		// The tenant is at max_in_flight: stay pending, queued locally.
+		j.Status = StatusPending
+		j.NextRunAt = g.now().Add(g.cfg.ThrottleRetry)
+		release(j)
+		tu := JobUpdate{Job: j}
+		if firstTry {
+			tu.Events = []Event{event("queued_locally", map[string]any{"reason": "tenant max_in_flight reached", "max_in_flight": u.InFlightLimit})}
+		}
+		return g.save(ctx, tu)
+	}
+	if err != nil {
 		return err
 	}
 
-	res, err := g.up.Create(ctx, magichour.Tool(j.Tool), json.RawMessage(j.Params))
+	res, err := g.upCreate(ctx, j.Tool, params)
 	now := g.now()
 	release(j)
 	switch {
@@ -50,20 +89,24 @@ func (g *Gateway) submit(ctx context.Context, j *Job) error {
 		}
 		j.Status, j.ErrorCode, j.ErrorMessage = StatusError, code, err.Error()
 		j.FinishedAt, j.NextRunAt = now, time.Time{}
-		return g.save(ctx, JobUpdate{Job: j, Events: []Event{event("error", map[string]any{"code": code, "message": err.Error()})}})
+		delta := -j.Credits // nothing was created: release the reservation
+		j.Credits = 0
+		return g.save(ctx, JobUpdate{Job: j, CreditsDelta: delta, Events: []Event{event("error", map[string]any{"code": code, "message": err.Error()})}})
 	default:
 		// The SDK guarantees no job was made (refused connection, 429,
 		// 502/503 without an id): back to pending, later.
 		j.Attempts++
 		j.Status = StatusPending
 		ev := event("create_failed", map[string]any{"error": err.Error(), "attempt": j.Attempts})
+		u := JobUpdate{Job: j, Events: []Event{ev}}
 		if j.Attempts >= g.cfg.MaxAttempts {
 			j.Status, j.ErrorCode, j.ErrorMessage = StatusError, "create_failed", err.Error()
 			j.FinishedAt, j.NextRunAt = now, time.Time{}
+			u.CreditsDelta, j.Credits = -j.Credits, 0
 		} else {
 			j.NextRunAt = now.Add(g.backoff(j.Attempts))
 		}
-		return g.save(ctx, JobUpdate{Job: j, Events: []Event{ev}})
+		return g.save(ctx, u)
 	}
 }
 
@@ -121,6 +164,7 @@ func (g *Gateway) finishUnknown(ctx context.Context, j *Job, why string) error {
 
 // upstreamState is a project as seen by a poll or a webhook.
 type upstreamState struct {
+	Raw            json.RawMessage // the project as received, for the drop-in API
 	Status         string
 	ErrorCode      string
 	ErrorMessage   string
@@ -130,6 +174,7 @@ type upstreamState struct {
 
 func stateFromProject(p *magichour.Project) upstreamState {
 	st := upstreamState{Status: string(p.Status), CreditsCharged: p.CreditsCharged}
+	st.Raw, _ = json.Marshal(p)
 	if p.Error != nil {
 		st.ErrorCode, st.ErrorMessage = p.Error.Code, p.Error.Message
 	}
@@ -141,6 +186,7 @@ func stateFromProject(p *magichour.Project) upstreamState {
 
 func stateFromWebhook(p webhook.Project) upstreamState {
 	st := upstreamState{Status: string(p.Status), CreditsCharged: p.CreditsCharged}
+	st.Raw, _ = json.Marshal(p)
 	if p.Error != nil {
 		st.ErrorCode, st.ErrorMessage = p.Error.Code, p.Error.Message
 	}
@@ -193,6 +239,9 @@ func (g *Gateway) apply(j *Job, st upstreamState, now time.Time) (JobUpdate, boo
 	prev := j.Status
 	j.Status = next
 	j.Attempts = 0
+	if next == StatusStoring || next == StatusError || next == StatusCanceled {
+		j.UpstreamProject = st.Raw
+	}
 	switch next {
 	case StatusStoring:
 		if len(st.Downloads) == 0 {
@@ -226,7 +275,7 @@ func (g *Gateway) apply(j *Job, st upstreamState, now time.Time) (JobUpdate, boo
 
 // poll reads a tracked job's project (the fallback when no webhook came).
 func (g *Gateway) poll(ctx context.Context, j *Job) error {
-	p, err := g.up.GetProject(ctx, magichour.Kind(j.Kind), j.UpstreamID)
+	p, err := g.upGetProject(ctx, j.Kind, j.UpstreamID)
 	now := g.now()
 	release(j)
 	if err != nil {
@@ -297,8 +346,21 @@ func (g *Gateway) storeOutputs(ctx context.Context, j *Job) error {
 		g.log.Warn("gateway: storing outputs failed", "job", j.ID, "attempt", j.Attempts, "err", failure)
 		return g.save(ctx, JobUpdate{Job: j, Events: []Event{ev}})
 	}
+	evs := []Event{event("stored", map[string]any{"outputs": len(outs)})}
+	if j.DeleteUpstream && j.UpstreamID != "" {
+		// The guide's clean-up step: every output is safe, so the Magic
+		// Hour project can go. A failure is recorded, not retried: the
+		// project expires upstream on its own terms.
+		if err := g.upDeleteProject(ctx, j.Kind, j.UpstreamID); err != nil && !errors.Is(err, magichour.ErrNotFound) {
+			g.log.Warn("gateway: delete upstream after store", "job", j.ID, "err", err)
+			evs = append(evs, event("upstream_delete_failed", map[string]any{"error": err.Error()}))
+		} else {
+			evs = append(evs, event("upstream_deleted", map[string]any{"upstream_id": j.UpstreamID}))
+		}
+		now = g.now()
+	}
 	j.Status, j.FinishedAt, j.NextRunAt, j.Attempts = StatusStored, now, time.Time{}, 0
-	return g.save(ctx, JobUpdate{Job: j, Events: []Event{event("stored", map[string]any{"outputs": len(outs)})}})
+	return g.save(ctx, JobUpdate{Job: j, Events: evs})
 }
 
 // errExpired marks a download URL the storage host refused (expired).
@@ -327,7 +389,7 @@ func (g *Gateway) storeOne(ctx context.Context, j *Job, outs []Output, i int, re
 
 // refreshURLs re-reads the project for fresh download URLs.
 func (g *Gateway) refreshURLs(ctx context.Context, j *Job, outs []Output) error {
-	p, err := g.up.GetProject(ctx, magichour.Kind(j.Kind), j.UpstreamID)
+	p, err := g.upGetProject(ctx, j.Kind, j.UpstreamID)
 	if err != nil {
 		return fmt.Errorf("refresh download URLs: %w", err)
 	}
@@ -379,6 +441,7 @@ func (g *Gateway) download(ctx context.Context, j *Job, o *Output) error {
 		_ = g.storage.Delete(context.WithoutCancel(ctx), key)
 		return fmt.Errorf("download truncated: got %d of %d bytes", size, resp.ContentLength)
 	}
+	g.metrics.storedBytes.Add(float64(size))
 	o.StorageKey, o.Size, o.SHA256, o.StoredAt = key, size, sum, g.now()
 	o.ContentType = resp.Header.Get("Content-Type")
 	sctx := context.WithoutCancel(ctx)

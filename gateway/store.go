@@ -75,10 +75,17 @@ type Tenant struct {
 	KeyHash string // hex sha256 of the tenant's API key
 	// Secret signs the callbacks sent to the tenant's callback URLs.
 	Secret string
-	// CreditBudget caps CreditsUsed; nil means no limit.
+	// CreditBudget caps CreditsUsed; nil means no limit. A job's
+	// estimated credits are reserved (added to CreditsUsed) when it is
+	// accepted and corrected to the charged amount later.
 	CreditBudget *int64
 	CreditsUsed  int64
-	CreatedAt    time.Time
+	// MaxInFlight caps the tenant's jobs being created or rendered upstream
+	// at once; jobs beyond it stay pending. nil means no limit.
+	MaxInFlight *int
+	// DeleteUpstreamAfterStore is the default of a job's DeleteUpstream.
+	DeleteUpstreamAfterStore bool
+	CreatedAt                time.Time
 }
 
 // Job is one generation request and its whole lifecycle.
@@ -108,6 +115,18 @@ type Job struct {
 	Attempts       int // failures of the current step
 	Polls          int
 	Version        int64 // bumped by every state change (optimistic concurrency)
+	// DeleteUpstream deletes the Magic Hour project once every output is
+	// stored (the integration guide's clean-up step).
+	DeleteUpstream bool
+	// UpstreamProject is the upstream project (JSON) as seen when it
+	// finished, for the drop-in API's project shape.
+	UpstreamProject json.RawMessage
+	// DeletedAt is set when the job was deleted through the drop-in API.
+	DeletedAt time.Time
+
+	// loadedStatus is the status the job had when read (or last saved):
+	// a save that changes it may enqueue a callback.
+	loadedStatus Status
 }
 
 // Output is one file of a finished job.
@@ -154,6 +173,14 @@ type JobUpdate struct {
 	// DeliveryHash, when set, records a webhook delivery in the same
 	// transaction; a delivery seen before fails the update with ErrDuplicate.
 	DeliveryHash string
+	// InFlightLimit, when > 0, fails the update with ErrThrottled if the
+	// tenant already has that many jobs in flight upstream (creating,
+	// submitted, queued, rendering), checked under a lock on the tenant.
+	// ThrottleFor is how long the tenant's pending jobs are then skipped.
+	InFlightLimit int
+	ThrottleFor   time.Duration
+	// Callbacks are enqueued for delivery in the same transaction.
+	Callbacks []Callback
 }
 
 // Store errors.
@@ -164,6 +191,10 @@ var (
 	ErrConflict = errors.New("gateway: job changed concurrently")
 	// ErrDuplicate: the webhook delivery was already processed.
 	ErrDuplicate = errors.New("gateway: duplicate webhook delivery")
+	// ErrBudget: the tenant's credit budget cannot cover the job.
+	ErrBudget = errors.New("gateway: credit budget exceeded")
+	// ErrThrottled: the tenant has max_in_flight jobs upstream already.
+	ErrThrottled = errors.New("gateway: tenant at its in-flight limit")
 )
 
 // Store is the gateway's durable state. Every replica of a gateway shares
@@ -179,8 +210,10 @@ type Store interface {
 	Tenant(ctx context.Context, id string) (*Tenant, error)
 	ListTenants(ctx context.Context) ([]*Tenant, error)
 
-	// CreateJob inserts j with its first event. When the tenant already has
-	// a job with j's idempotency key it returns that job and false.
+	// CreateJob inserts j with its first event and reserves j.Credits (the
+	// estimate) on the tenant's credits_used; ErrBudget (nothing stored)
+	// when that would exceed the tenant's budget. When the tenant already
+	// has a job with j's idempotency key it returns that job and false.
 	CreateJob(ctx context.Context, j *Job, ev Event) (*Job, bool, error)
 	// Job returns a job; tenantID "" matches any tenant.
 	Job(ctx context.Context, tenantID, id string) (*Job, error)
@@ -207,6 +240,10 @@ type Store interface {
 	// RecordDelivery records a webhook body hash with the job events it
 	// caused; ErrDuplicate when the hash was recorded before.
 	RecordDelivery(ctx context.Context, bodyHash string, events []Event) error
+
+	// Uploads, callbacks, face detections, limits, retention and metrics
+	// (store_more.go).
+	extraStore
 
 	Ping(ctx context.Context) error
 	Close() error
@@ -279,13 +316,13 @@ func (s *sqlStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // --- tenants ---
 
-const tenantCols = "id, name, key_hash, secret, credit_budget, credits_used, created_at"
+const tenantCols = "id, name, key_hash, secret, credit_budget, credits_used, created_at, max_in_flight, delete_upstream_after_store"
 
 func scanTenant(row interface{ Scan(...any) error }) (*Tenant, error) {
 	var t Tenant
-	var budget sql.NullInt64
-	var created int64
-	if err := row.Scan(&t.ID, &t.Name, &t.KeyHash, &t.Secret, &budget, &t.CreditsUsed, &created); err != nil {
+	var budget, maxInFlight sql.NullInt64
+	var created, delUp int64
+	if err := row.Scan(&t.ID, &t.Name, &t.KeyHash, &t.Secret, &budget, &t.CreditsUsed, &created, &maxInFlight, &delUp); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -294,6 +331,11 @@ func scanTenant(row interface{ Scan(...any) error }) (*Tenant, error) {
 	if budget.Valid {
 		t.CreditBudget = &budget.Int64
 	}
+	if maxInFlight.Valid {
+		n := int(maxInFlight.Int64)
+		t.MaxInFlight = &n
+	}
+	t.DeleteUpstreamAfterStore = delUp != 0
 	t.CreatedAt = time.UnixMilli(created).UTC()
 	return &t, nil
 }
@@ -301,12 +343,15 @@ func scanTenant(row interface{ Scan(...any) error }) (*Tenant, error) {
 func (s *sqlStore) insertTenant(ctx context.Context, ex interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, t *Tenant) error {
-	var budget any
+	var budget, maxInFlight any
 	if t.CreditBudget != nil {
 		budget = *t.CreditBudget
 	}
-	_, err := ex.ExecContext(ctx, s.d.q("INSERT INTO tenants ("+tenantCols+") VALUES (?, ?, ?, ?, ?, ?, ?)"),
-		t.ID, t.Name, t.KeyHash, t.Secret, budget, t.CreditsUsed, t.CreatedAt.UnixMilli())
+	if t.MaxInFlight != nil {
+		maxInFlight = *t.MaxInFlight
+	}
+	_, err := ex.ExecContext(ctx, s.d.q("INSERT INTO tenants ("+tenantCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		t.ID, t.Name, t.KeyHash, t.Secret, budget, t.CreditsUsed, t.CreatedAt.UnixMilli(), maxInFlight, boolInt(t.DeleteUpstreamAfterStore))
 	return err
 }
 
@@ -370,18 +415,20 @@ func (s *sqlStore) ListTenants(ctx context.Context) ([]*Tenant, error) {
 
 const jobCols = "id, tenant_id, tool, kind, params, status, upstream_id, upstream_status, idempotency_key, metadata, " +
 	"callback_url, credits, error_code, error_message, created_at, updated_at, submitted_at, expected_at, finished_at, " +
-	"next_run_at, lease_owner, lease_until, attempts, polls, version"
+	"next_run_at, lease_owner, lease_until, attempts, polls, version, delete_upstream, upstream_project, deleted_at"
 
 func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 	var j Job
 	var params string
 	var upID, upStatus, idem, meta, cb, ecode, emsg, owner sql.NullString
 	var created, updated int64
-	var submitted, expected, finished, next, until sql.NullInt64
+	var submitted, expected, finished, next, until, deleted sql.NullInt64
 	var status string
+	var delUp int64
+	var upProject sql.NullString
 	err := row.Scan(&j.ID, &j.TenantID, &j.Tool, &j.Kind, &params, &status, &upID, &upStatus, &idem, &meta,
 		&cb, &j.Credits, &ecode, &emsg, &created, &updated, &submitted, &expected, &finished,
-		&next, &owner, &until, &j.Attempts, &j.Polls, &j.Version)
+		&next, &owner, &until, &j.Attempts, &j.Polls, &j.Version, &delUp, &upProject, &deleted)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
@@ -390,6 +437,12 @@ func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 	}
 	j.Params = json.RawMessage(params)
 	j.Status = Status(status)
+	j.loadedStatus = j.Status
+	j.DeleteUpstream = delUp != 0
+	if upProject.Valid {
+		j.UpstreamProject = json.RawMessage(upProject.String)
+	}
+	j.DeletedAt = fromMilli(deleted)
 	j.UpstreamID, j.UpstreamStatus, j.IdempotencyKey = upID.String, upStatus.String, idem.String
 	if meta.Valid {
 		j.Metadata = json.RawMessage(meta.String)
@@ -405,17 +458,28 @@ func (s *sqlStore) CreateJob(ctx context.Context, j *Job, ev Event) (*Job, bool,
 	created := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.d.q("INSERT INTO jobs ("+jobCols+") VALUES "+
-			"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "+
+			"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "+
 			"ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"),
 			j.ID, j.TenantID, j.Tool, j.Kind, string(j.Params), string(j.Status), nstr(j.UpstreamID), nstr(j.UpstreamStatus),
 			nstr(j.IdempotencyKey), njson(j.Metadata), nstr(j.CallbackURL), j.Credits, nstr(j.ErrorCode), nstr(j.ErrorMessage),
 			j.CreatedAt.UnixMilli(), j.UpdatedAt.UnixMilli(), ntime(j.SubmittedAt), ntime(j.ExpectedAt), ntime(j.FinishedAt),
-			ntime(j.NextRunAt), nstr(j.LeaseOwner), ntime(j.LeaseUntil), j.Attempts, j.Polls, j.Version)
+			ntime(j.NextRunAt), nstr(j.LeaseOwner), ntime(j.LeaseUntil), j.Attempts, j.Polls, j.Version,
+			boolInt(j.DeleteUpstream), njson(j.UpstreamProject), ntime(j.DeletedAt))
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
+		}
+		if j.Credits != 0 {
+			res, err := tx.ExecContext(ctx, s.d.q("UPDATE tenants SET credits_used = credits_used + ? "+
+				"WHERE id = ? AND (credit_budget IS NULL OR credits_used + ? <= credit_budget)"), j.Credits, j.TenantID, j.Credits)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return ErrBudget
+			}
 		}
 		created = true
 		ev.JobID = j.ID
@@ -425,6 +489,7 @@ func (s *sqlStore) CreateJob(ctx context.Context, j *Job, ev Event) (*Job, bool,
 		return nil, false, err
 	}
 	if created {
+		j.loadedStatus = j.Status
 		return j, true, nil
 	}
 	existing, err := scanJob(s.db.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE tenant_id = ? AND idempotency_key = ?"),
@@ -490,13 +555,20 @@ func (s *sqlStore) ListJobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 func (s *sqlStore) UpdateJob(ctx context.Context, u JobUpdate) error {
 	j := u.Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if u.InFlightLimit > 0 {
+			if err := s.checkInFlight(ctx, tx, j, u.InFlightLimit, u.ThrottleFor); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, s.d.q("UPDATE jobs SET status = ?, upstream_id = ?, upstream_status = ?, credits = ?, "+
 			"error_code = ?, error_message = ?, updated_at = ?, submitted_at = ?, expected_at = ?, finished_at = ?, "+
-			"next_run_at = ?, lease_owner = ?, lease_until = ?, attempts = ?, polls = ?, version = version + 1 "+
+			"next_run_at = ?, lease_owner = ?, lease_until = ?, attempts = ?, polls = ?, version = version + 1, "+
+			"delete_upstream = ?, upstream_project = ?, deleted_at = ? "+
 			"WHERE id = ? AND version = ?"),
 			string(j.Status), nstr(j.UpstreamID), nstr(j.UpstreamStatus), j.Credits,
 			nstr(j.ErrorCode), nstr(j.ErrorMessage), j.UpdatedAt.UnixMilli(), ntime(j.SubmittedAt), ntime(j.ExpectedAt), ntime(j.FinishedAt),
 			ntime(j.NextRunAt), nstr(j.LeaseOwner), ntime(j.LeaseUntil), j.Attempts, j.Polls,
+			boolInt(j.DeleteUpstream), njson(j.UpstreamProject), ntime(j.DeletedAt),
 			j.ID, j.Version)
 		if err != nil {
 			return err
@@ -532,10 +604,22 @@ func (s *sqlStore) UpdateJob(ctx context.Context, u JobUpdate) error {
 				return err
 			}
 		}
+		for _, cb := range u.Callbacks {
+			if err := s.insertCallback(ctx, tx, cb); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err == nil {
 		j.Version++
+		j.loadedStatus = j.Status
+	}
+	if errors.Is(err, ErrThrottled) && u.ThrottleFor > 0 {
+		// Remember it outside the failed transaction: the claim skips the
+		// tenant's pending jobs for a while.
+		_, _ = s.db.ExecContext(ctx, s.d.q("UPDATE tenants SET throttled_until = ? WHERE id = ?"),
+			time.Now().Add(u.ThrottleFor).UnixMilli(), j.TenantID)
 	}
 	return err
 }
@@ -543,10 +627,11 @@ func (s *sqlStore) UpdateJob(ctx context.Context, u JobUpdate) error {
 func (s *sqlStore) ClaimJobs(ctx context.Context, owner string, now, until time.Time, limit int) ([]*Job, error) {
 	q := "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id IN (" +
 		"SELECT id FROM jobs WHERE next_run_at IS NOT NULL AND next_run_at <= ? AND (lease_until IS NULL OR lease_until < ?) " +
+		"AND NOT (status = 'pending' AND tenant_id IN (SELECT id FROM tenants WHERE throttled_until > ?)) " +
 		"ORDER BY next_run_at LIMIT ?" + s.d.lockSkip + ") " +
 		"AND next_run_at <= ? AND (lease_until IS NULL OR lease_until < ?) RETURNING " + jobCols
 	n := now.UnixMilli()
-	rows, err := s.db.QueryContext(ctx, s.d.q(q), owner, until.UnixMilli(), n, n, limit, n, n)
+	rows, err := s.db.QueryContext(ctx, s.d.q(q), owner, until.UnixMilli(), n, n, n, limit, n, n)
 	if err != nil {
 		return nil, err
 	}

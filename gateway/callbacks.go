@@ -1,0 +1,342 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hourglasshq/hourglass/magichour/webhook"
+)
+
+// Callbacks: when a job with a callback_url reaches stored, error,
+// canceled or create_outcome_unknown, a row is added to the callbacks
+// outbox in the same transaction as the change. Any replica's sender
+// claims due rows with a lease, POSTs the body signed like Magic Hour's
+// webhooks (webhook.Headers with the tenant's secret), records every
+// attempt (callback_attempts + a job event), and retries with exponential
+// backoff until CallbackMaxAge (24h) has passed since the event.
+
+// callbackTypes maps the statuses that notify to their event type.
+var callbackTypes = map[Status]string{
+	StatusStored:               "job.stored",
+	StatusError:                "job.error",
+	StatusCanceled:             "job.canceled",
+	StatusCreateOutcomeUnknown: "job.create_outcome_unknown",
+}
+
+// callbackBody is what a callback_url receives.
+type callbackBody struct {
+	Type      string    `json:"type"`
+	CreatedAt time.Time `json:"created_at"`
+	Job       jobJSON   `json:"job"`
+}
+
+// prepare completes an update before it is written: when the job's status
+// changes to one that notifies and the job has a callback URL, it adds the
+// callback to the same transaction.
+func (g *Gateway) prepare(ctx context.Context, u *JobUpdate) {
+	j := u.Job
+	typ, ok := callbackTypes[j.Status]
+	if !ok || j.CallbackURL == "" || j.Status == j.loadedStatus {
+		return
+	}
+	var outs []Output
+	if j.Status == StatusStored {
+		outs, _ = g.store.Outputs(context.WithoutCancel(ctx), j.ID)
+	}
+	now := g.now()
+	body, err := json.Marshal(callbackBody{Type: typ, CreatedAt: now, Job: toJSON(g.cfg.PublicURL, j, outs)})
+	if err != nil {
+		g.log.Error("gateway: encode callback", "job", j.ID, "err", err)
+		return
+	}
+	u.Callbacks = append(u.Callbacks, Callback{JobID: j.ID, TenantID: j.TenantID, Type: typ, URL: j.CallbackURL,
+		Body: body, NextRunAt: now, CreatedAt: now})
+	u.Events = append(u.Events, event("callback_queued", map[string]any{"type": typ, "url": j.CallbackURL}))
+}
+
+// nudgeCallbacks wakes the callback sender.
+func (g *Gateway) nudgeCallbacks() {
+	select {
+	case g.cbWake <- struct{}{}:
+	default:
+	}
+}
+
+// sendCallbacks claims due callbacks and sends each in its own goroutine
+// (at most CallbackWorkers at once) until ctx ends; it then waits for the
+// sends in flight.
+func (g *Gateway) sendCallbacks(ctx context.Context) {
+	n := g.cfg.CallbackWorkers
+	slots := make(chan struct{}, n)
+	for range n {
+		slots <- struct{}{}
+	}
+	defer func() {
+		for range n {
+			<-slots // every send has finished
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-slots:
+		}
+		free := 1
+	more:
+		for free < n {
+			select {
+			case <-slots:
+				free++
+			default:
+				break more
+			}
+		}
+		owner := g.replica + ".cb." + randomToken(4)
+		now := g.now()
+		cbs, err := g.store.ClaimCallbacks(ctx, owner, now, now.Add(g.cfg.CallbackTimeout+g.cfg.LeaseDuration), free)
+		if err != nil && ctx.Err() == nil {
+			g.log.Error("gateway: claim callbacks", "err", err)
+		}
+		for _, cb := range cbs {
+			go func() {
+				defer func() { slots <- struct{}{} }()
+				g.deliver(g.workCtx, cb)
+			}()
+		}
+		for range free - len(cbs) {
+			slots <- struct{}{}
+		}
+		if len(cbs) == free {
+			continue
+		}
+		wait := g.cfg.IdlePoll
+		if next, ok, err := g.store.NextCallbackDue(ctx); err == nil && ok {
+			wait = min(wait, max(time.Until(next), 5*time.Millisecond))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-g.cbWake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// deliver makes one attempt at a callback and records it.
+func (g *Gateway) deliver(ctx context.Context, cb *Callback) {
+	start := g.now()
+	code, err := g.post(ctx, cb)
+	if ctx.Err() != nil {
+		return // shutting down: the lease expires and another try follows
+	}
+	cb.Attempts++
+	a := CallbackAttempt{Attempt: cb.Attempts, StatusCode: code, Duration: time.Since(start), CreatedAt: start}
+	cb.LastCode, cb.LastError = code, ""
+	evData := map[string]any{"type": cb.Type, "attempt": cb.Attempts, "status_code": code}
+	result := "delivered"
+	switch {
+	case err == nil && code >= 200 && code < 300:
+		cb.Status, cb.NextRunAt, cb.DeliveredAt = CallbackDelivered, time.Time{}, g.now()
+	default:
+		msg := fmt.Sprintf("answered %d", code)
+		if err != nil {
+			msg = err.Error()
+		}
+		a.Error, cb.LastError, evData["error"] = msg, msg, msg
+		next := g.now().Add(g.callbackBackoff(cb.Attempts))
+		if next.Sub(cb.CreatedAt) > g.cfg.CallbackMaxAge {
+			cb.Status, cb.NextRunAt, result = CallbackFailed, time.Time{}, "gave_up"
+			evData["gave_up"] = true
+		} else {
+			cb.Status, cb.NextRunAt, result = CallbackPending, next, "failed"
+			evData["next_attempt_at"] = next
+		}
+	}
+	g.metrics.callbacks.WithLabelValues(result).Inc()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := g.store.FinishCallbackAttempt(sctx, cb, a, event("callback_attempt", evData)); err != nil {
+		g.log.Warn("gateway: record callback attempt", "job", cb.JobID, "callback", cb.ID, "err", err)
+		return
+	}
+	if result != "delivered" {
+		g.log.Info("gateway: callback not delivered", "job", cb.JobID, "type", cb.Type, "attempt", cb.Attempts, "err", a.Error, "result", result)
+	}
+}
+
+// post sends the signed callback body.
+func (g *Gateway) post(ctx context.Context, cb *Callback) (int, error) {
+	t, err := g.store.Tenant(ctx, cb.TenantID)
+	if err != nil {
+		return 0, fmt.Errorf("tenant: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.CallbackTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cb.URL, bytes.NewReader(cb.Body))
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range webhook.Headers(t.Secret, time.Now(), cb.Body) {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "hourglass-gateway")
+	req.Header.Set("Hourglass-Event-Type", cb.Type)
+	req.Header.Set("Hourglass-Delivery", fmt.Sprintf("%d", cb.ID))
+	resp, err := g.cbClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, nil
+}
+
+// callbackBackoff is the delay before retry n: base × 2^(n-1), capped, ±20%.
+func (g *Gateway) callbackBackoff(n int) time.Duration {
+	d := float64(g.cfg.CallbackRetryBase) * math.Pow(2, float64(min(n, 30)-1))
+	d = min(d, float64(g.cfg.CallbackRetryMax))
+	return time.Duration(d * (0.8 + 0.4*rand.Float64()))
+}
+
+// --- SSRF guard ---
+
+var blockedPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+}
+
+// publicAddr reports whether ip may be called on a tenant's behalf: not
+// loopback, private, link-local, unspecified, multicast or otherwise
+// special-purpose.
+func publicAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() {
+		return false
+	}
+	for _, p := range blockedPrefixes {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
+}
+
+// errPrivateAddress is returned when a tenant's URL leads to an internal
+// address.
+var errPrivateAddress = errors.New("resolves to a loopback, private, link-local or unspecified address")
+
+// checkPublicURL checks at submit time that rawURL is http(s) and that
+// every address its host resolves to is public (unless allowPrivate).
+// The dialer checks again at connection time (DNS rebinding).
+func checkPublicURL(ctx context.Context, rawURL string, allowPrivate bool) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return errors.New("must be an absolute http(s) URL")
+	}
+	if u.User != nil {
+		return errors.New("must not carry credentials")
+	}
+	if allowPrivate {
+		return nil
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if !publicAddr(ip) {
+			return errPrivateAddress
+		}
+		return nil
+	}
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return errPrivateAddress
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("host %q does not resolve", host)
+	}
+	for _, a := range addrs {
+		if !publicAddr(a) {
+			return errPrivateAddress
+		}
+	}
+	return nil
+}
+
+// newCallbackClient returns the client that sends callbacks: no proxy
+// (a proxy would dial for us, unchecked), no redirects, and unless
+// allowPrivate a dialer that refuses internal addresses after resolution,
+// so a name that re-resolves to 127.0.0.1 (DNS rebinding) is still refused.
+func newCallbackClient(timeout time.Duration, allowPrivate bool) *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if !allowPrivate {
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("callback dial %s: %w", address, err)
+			}
+			if !publicAddr(ap.Addr()) {
+				return fmt.Errorf("callback dial %s: %w", address, errPrivateAddress)
+			}
+			return nil
+		}
+	}
+	tr := &http.Transport{
+		DialContext:           d.DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // a redirect is a failed delivery
+		},
+	}
+}
+
+// cleanupLoop deletes old events, callback rows and webhook dedupe rows
+// every CleanupInterval (any replica may; deletes are idempotent).
+func (g *Gateway) cleanupLoop(ctx context.Context) {
+	t := time.NewTicker(g.cfg.CleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := g.store.Cleanup(ctx, g.now().Add(-g.cfg.Retention))
+		if err != nil && ctx.Err() == nil {
+			g.log.Warn("gateway: retention cleanup", "err", err)
+			continue
+		}
+		if n > 0 {
+			g.log.Info("gateway: retention cleanup", "rows_deleted", n, "older_than", g.cfg.Retention.String())
+		}
+	}
+}
