@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -261,8 +261,7 @@ func baseURL(r *http.Request) string {
 func toJSON(base string, j *Job, outs []Output) jobJSON {
 	out := jobJSON{ID: j.ID, Tool: j.Tool, Kind: j.Kind, Status: j.Status, UpstreamID: j.UpstreamID, UpstreamStatus: j.UpstreamStatus,
 		IdempotencyKey: j.IdempotencyKey, Params: j.Params, Metadata: j.Metadata, CallbackURL: j.CallbackURL, Credits: j.Credits,
-		DeleteUpstream: j.DeleteUpstream,
-		Polls: j.Polls, Attempts: j.Attempts, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		DeleteUpstream: j.DeleteUpstream, Polls: j.Polls, Attempts: j.Attempts, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 		SubmittedAt: tptr(j.SubmittedAt), ExpectedAt: tptr(j.ExpectedAt), FinishedAt: tptr(j.FinishedAt)}
 	if j.ErrorCode != "" || j.ErrorMessage != "" {
 		out.Error = &apiError{Code: j.ErrorCode, Message: j.ErrorMessage}

@@ -119,6 +119,10 @@ type hopts struct {
 	workers int
 	expect  float64 // ExpectedFactor
 	noStart bool
+	// denyPrivateCallbacks keeps the SSRF guard on (tests' receivers are
+	// on 127.0.0.1, so it is off by default here).
+	denyPrivateCallbacks bool
+	cfg                  func(*gateway.Config)
 }
 
 const testSpeed = 2000
@@ -157,7 +161,12 @@ func newHarness(t *testing.T, dbURL string, o hopts) *harness {
 		Workers: o.workers, LeaseDuration: 2 * time.Second, IdlePoll: 50 * time.Millisecond,
 		Speed: o.speed, ExpectedFactor: o.expect, MinPollInterval: 10 * time.Millisecond, MaxPollInterval: 200 * time.Millisecond,
 		RetryBase: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond, ShutdownGrace: 3 * time.Second,
-		SSEPoll: 20 * time.Millisecond,
+		SSEPoll: 20 * time.Millisecond, UpstreamRPS: -1,
+		AllowPrivateCallbacks: !o.denyPrivateCallbacks, CallbackRetryBase: 20 * time.Millisecond, CallbackRetryMax: 100 * time.Millisecond,
+		ThrottleRetry: 20 * time.Millisecond,
+	}
+	if o.cfg != nil {
+		o.cfg(&h.cfg)
 	}
 	h.openStore()
 	admin, tenant, created, err := gateway.Bootstrap(context.Background(), h.store)
@@ -302,10 +311,16 @@ func (h *harness) submit(tool, name, idem string) jobView {
 // wait polls the API until the job is terminal and returns it.
 func (h *harness) wait(id string) jobView {
 	h.t.Helper()
+	return h.waitAs(h.tenantKey, id)
+}
+
+// waitAs is wait with another key (another tenant's, or the admin's).
+func (h *harness) waitAs(key, id string) jobView {
+	h.t.Helper()
 	deadline := time.Now().Add(45 * time.Second)
 	for {
 		var j jobView
-		code, raw := h.do("GET", "/api/jobs/"+id, h.tenantKey, nil, &j)
+		code, raw := h.do("GET", "/api/jobs/"+id, key, nil, &j)
 		if code != http.StatusOK {
 			h.t.Fatalf("get %s: %d %s", id, code, raw)
 		}

@@ -1,0 +1,196 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hourglasshq/hourglass/gateway"
+)
+
+// A create whose estimate exceeds the remaining budget is refused with
+// 402 before anything is sent upstream; the reservation is corrected to
+// what Magic Hour charged.
+func TestBudgetRefusesByEstimate(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{})
+		p := params(t, "ai-image-generator", "")
+		raw, _ := json.Marshal(p)
+		est := gateway.EstimateCredits("ai-image-generator", raw)
+		if est <= 0 {
+			t.Fatalf("estimate %d", est)
+		}
+		key := h.newTenant(map[string]any{"name": "budgeted", "credit_budget": 2*est - 1})
+		var j jobView
+		if code, raw := h.do("POST", "/api/jobs", key, map[string]any{"tool": "ai-image-generator", "params": p}, &j); code != http.StatusAccepted {
+			t.Fatalf("first job: %d %s", code, raw)
+		}
+		code, body := h.do("POST", "/api/jobs", key, map[string]any{"tool": "ai-image-generator", "params": p}, nil)
+		if code != http.StatusPaymentRequired || !strings.Contains(string(body), "budget") {
+			t.Fatalf("second job: %d %s", code, body)
+		}
+		// The drop-in route too.
+		if code, body := h.do("POST", "/v1/ai-image-generator", key, p, nil); code != http.StatusPaymentRequired {
+			t.Fatalf("drop-in over budget: %d %s", code, body)
+		}
+		if got := h.waitAs(key, j.ID); got.Status != "stored" {
+			t.Fatalf("first job: %s", got.Status)
+		}
+		if n := h.emu.Emulator.Stats().Creates; n != 1 {
+			t.Fatalf("upstream creates = %d, want 1", n)
+		}
+		var ts struct {
+			Tenants []struct {
+				Name        string `json:"name"`
+				CreditsUsed int64  `json:"credits_used"`
+			} `json:"tenants"`
+		}
+		h.do("GET", "/api/admin/tenants", h.adminKey, nil, &ts)
+		for _, tn := range ts.Tenants {
+			if tn.Name == "budgeted" && tn.CreditsUsed != est {
+				t.Fatalf("credits used %d, want %d", tn.CreditsUsed, est)
+			}
+		}
+	})
+}
+
+// Jobs beyond a tenant's max_in_flight wait as pending and all finish;
+// never more than the limit are upstream at once.
+func TestMaxInFlightQueuesLocally(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{speed: 300, workers: 6})
+		key := h.newTenant(map[string]any{"name": "narrow", "max_in_flight": 2})
+		var ids []string
+		for range 6 {
+			var j jobView
+			if code, raw := h.do("POST", "/api/jobs", key, map[string]any{"tool": "ai-image-generator", "params": params(t, "ai-image-generator", "")}, &j); code != http.StatusAccepted {
+				t.Fatalf("submit: %d %s", code, raw)
+			}
+			ids = append(ids, j.ID)
+		}
+		ctx := context.Background()
+		maxSeen := 0
+		deadline := time.Now().Add(40 * time.Second)
+		for {
+			inFlight, done := 0, 0
+			for _, id := range ids {
+				j, err := h.store.Job(ctx, "", id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch j.Status {
+				case gateway.StatusCreating, gateway.StatusSubmitted, gateway.StatusQueued, gateway.StatusRendering:
+					inFlight++
+				}
+				if j.Status.Terminal() {
+					done++
+				}
+			}
+			maxSeen = max(maxSeen, inFlight)
+			if done == len(ids) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d of %d jobs finished", done, len(ids))
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		if maxSeen > 2 {
+			t.Fatalf("%d jobs in flight at once, limit 2", maxSeen)
+		}
+		queued := 0
+		for _, id := range ids {
+			var j jobView
+			h.do("GET", "/api/jobs/"+id, key, nil, &j)
+			if j.Status != "stored" {
+				t.Fatalf("job %s: %s", id, j.Status)
+			}
+			queued += count(h.events(id), "queued_locally")
+		}
+		if queued == 0 {
+			t.Fatal("no job was queued locally")
+		}
+	})
+}
+
+// The upstream rate limiter spaces calls to Magic Hour.
+func TestUpstreamRateLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite://"+t.TempDir()+"/r.db", hopts{workers: 8, cfg: func(c *gateway.Config) {
+		c.UpstreamRPS, c.UpstreamBurst = 20, 1
+	}})
+	start := time.Now()
+	for range 6 {
+		h.submit("ai-image-generator", "", "")
+	}
+	waitFor(t, "6 creates", func() bool { return h.emu.Emulator.Stats().Creates >= 6 })
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Fatalf("6 creates at 20/s with burst 1 took %s", d)
+	}
+	code, body := h.do("GET", "/metrics", "", nil, nil)
+	if code != 200 || !strings.Contains(string(body), `hourglass_upstream_calls_total{route="POST /v1/ai-image-generator",status="200"} 6`) ||
+		!strings.Contains(string(body), `hourglass_jobs{status=`) {
+		t.Fatalf("metrics: %d\n%s", code, body)
+	}
+}
+
+// delete_upstream_after_store deletes the Magic Hour project once every
+// output is stored (per job, or by the tenant's default).
+func TestDeleteUpstreamAfterStore(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{})
+		var j jobView
+		req := map[string]any{"tool": "ai-image-generator", "params": params(t, "ai-image-generator", ""), "delete_upstream_after_store": true}
+		if code, raw := h.do("POST", "/api/jobs", h.tenantKey, req, &j); code != http.StatusAccepted {
+			t.Fatalf("submit: %d %s", code, raw)
+		}
+		got := h.wait(j.ID)
+		if got.Status != "stored" || count(h.events(j.ID), "upstream_deleted") != 1 {
+			t.Fatalf("%s %v", got.Status, h.events(j.ID))
+		}
+		h.checkOutputs(got)
+		key := h.newTenant(map[string]any{"name": "tidy", "delete_upstream_after_store": true})
+		var k jobView
+		h.do("POST", "/api/jobs", key, map[string]any{"tool": "ai-voice-generator", "params": params(t, "ai-voice-generator", "")}, &k)
+		if got := h.waitAs(key, k.ID); got.Status != "stored" || count(h.events(k.ID), "upstream_deleted") != 1 {
+			t.Fatalf("tenant default: %s %v", got.Status, h.events(k.ID))
+		}
+		// A job of the default tenant without the option keeps its project.
+		plain := h.wait(h.submit("ai-image-generator", "", "").ID)
+		if count(h.events(plain.ID), "upstream_deleted") != 0 {
+			t.Fatal("deleted upstream without the option")
+		}
+		st := h.emu.Emulator.Stats().Requests
+		if st["DELETE /v1/image-projects/{id} 204"] != 1 || st["DELETE /v1/audio-projects/{id} 204"] != 1 {
+			t.Fatalf("upstream deletes: %v", st)
+		}
+	})
+}
+
+// Retention deletes the events and webhook dedupe rows of finished jobs.
+func TestRetentionCleanup(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{})
+		j := h.wait(h.submit("ai-image-generator", "", "").ID)
+		pending := h.submitParams("ai-image-generator", params(t, "ai-image-generator", "")) // may still be running
+		ctx := context.Background()
+		if n, err := h.store.Cleanup(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("cleanup of nothing old: %d %v", n, err)
+		}
+		h.wait(pending.ID)
+		n, err := h.store.Cleanup(ctx, time.Now().Add(time.Hour))
+		if err != nil || n == 0 {
+			t.Fatalf("cleanup: %d %v", n, err)
+		}
+		if evs := h.events(j.ID); len(evs) != 0 {
+			t.Fatalf("events left: %v", evs)
+		}
+	})
+}
