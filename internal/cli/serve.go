@@ -11,11 +11,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hourglasshq/hourglass/emulator"
 	"github.com/hourglasshq/hourglass/gateway"
@@ -28,6 +28,14 @@ type serveOptions struct {
 	workers                              int
 	emulatorSpeed                        float64
 	shutdownGrace                        time.Duration
+
+	upstreamRPS           float64
+	allowPrivateCallbacks bool
+	callbackWorkers       int
+	maxUploadBytes        int64
+	maxBodyBytes          int64
+	retention             time.Duration
+	logLevel, logFormat   string
 }
 
 func newServeCmd() *cobra.Command {
@@ -46,39 +54,57 @@ in-process emulator as the upstream (nothing real is created or billed).
 The admin key and a tenant key are printed on the first start only (they
 are stored hashed).
 
-Every flag has an environment variable: HOURGLASS_ADDR, HOURGLASS_DB,
-HOURGLASS_STORAGE, HOURGLASS_WEBHOOK_SECRET (or MAGIC_HOUR_WEBHOOK_SECRET),
-HOURGLASS_WORKERS, HOURGLASS_PUBLIC_URL. Stops gracefully on SIGINT/SIGTERM.`,
+Every flag has an environment variable HOURGLASS_<FLAG> (upper case, dashes
+as underscores: HOURGLASS_ADDR, HOURGLASS_DB, HOURGLASS_UPSTREAM_RPS, ...);
+the webhook secret also reads MAGIC_HOUR_WEBHOOK_SECRET. A flag given on
+the command line wins. Stops gracefully on SIGINT/SIGTERM.
+
+Apps use either the native API (/api/jobs) or the drop-in Magic Hour API
+(/v1/...): point an official SDK at this server with a tenant key.
+Prometheus metrics at /metrics.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd, o)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.addr, "addr", envOr("HOURGLASS_ADDR", "127.0.0.1:8080"), "listen address")
-	fl.StringVar(&o.db, "db", envOr("HOURGLASS_DB", "sqlite://./hourglass-data/hourglass.db"), "database: sqlite://path or postgres://user@host/db")
-	fl.StringVar(&o.storage, "storage", envOr("HOURGLASS_STORAGE", "file://./hourglass-data/outputs"), "output storage: file:///path")
-	fl.StringVar(&o.secret, "webhook-secret", envOr("HOURGLASS_WEBHOOK_SECRET", os.Getenv("MAGIC_HOUR_WEBHOOK_SECRET")),
+	fl.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+	fl.StringVar(&o.db, "db", "sqlite://./hourglass-data/hourglass.db", "database: sqlite://path or postgres://user@host/db")
+	fl.StringVar(&o.storage, "storage", "file://./hourglass-data/outputs", "output storage: file:///path")
+	fl.StringVar(&o.secret, "webhook-secret", os.Getenv("MAGIC_HOUR_WEBHOOK_SECRET"),
 		"Magic Hour webhook secret (from the dashboard); without it jobs are tracked by polling only")
-	fl.IntVar(&o.workers, "workers", envInt("HOURGLASS_WORKERS", 8), "jobs worked on at once by this process")
-	fl.StringVar(&o.publicURL, "public-url", os.Getenv("HOURGLASS_PUBLIC_URL"), "public base URL of this gateway, for the webhook URL to register (default http://<addr>)")
+	fl.IntVar(&o.workers, "workers", 8, "jobs worked on at once by this process")
+	fl.StringVar(&o.publicURL, "public-url", "", "public base URL of this gateway, for the webhook URL to register and callback bodies (default http://<addr>)")
 	fl.Float64Var(&o.emulatorSpeed, "emulator-speed", 20, "speed of the in-process emulator used when no API key is set")
 	fl.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long a shutdown waits for in-flight work (the rest resumes on the next start)")
+	fl.Float64Var(&o.upstreamRPS, "upstream-rps", 10, "calls per second to Magic Hour from this process (negative: no limit)")
+	fl.BoolVar(&o.allowPrivateCallbacks, "allow-private-callbacks", false, "let callback URLs reach loopback/private/link-local addresses (off: SSRF guard)")
+	fl.IntVar(&o.callbackWorkers, "callback-workers", 4, "callbacks sent at once by this process")
+	fl.Int64Var(&o.maxUploadBytes, "max-upload-bytes", 1<<30, "largest input file accepted by the upload routes")
+	fl.Int64Var(&o.maxBodyBytes, "max-body-bytes", 1<<20, "largest JSON request body")
+	fl.DurationVar(&o.retention, "retention", 30*24*time.Hour, "delete events, callback rows and webhook dedupe rows of finished work older than this (0: keep)")
+	fl.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd) }
 	return cmd
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return n
-	}
-	return def
+// flagsFromEnv sets every serve flag not given on the command line from
+// HOURGLASS_<FLAG> when that variable is set.
+func flagsFromEnv(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed {
+			return
+		}
+		name := "HOURGLASS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok && v != "" {
+			if serr := f.Value.Set(v); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, serr)
+			}
+		}
+	})
+	return err
 }
 
 func runServe(cmd *cobra.Command, o serveOptions) error {
@@ -87,7 +113,20 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 		ctx = context.Background()
 	}
 	out := cmd.OutOrStdout()
-	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(cmd.ErrOrStderr(), hopts)
+	switch o.logFormat {
+	case "json":
+		handler = slog.NewJSONHandler(cmd.ErrOrStderr(), hopts)
+	case "text":
+	default:
+		return fmt.Errorf("--log-format: want text or json, got %q", o.logFormat)
+	}
+	logger := slog.New(handler)
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -143,6 +182,10 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	retention := o.retention
+	if retention == 0 {
+		retention = -1 // keep everything
+	}
 	var secrets []string
 	if secret != "" {
 		secrets = []string{secret}
@@ -150,6 +193,9 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	gw, err := gateway.New(gateway.Config{
 		Store: store, Storage: storage, Upstream: up, WebhookSecrets: secrets,
 		Workers: o.workers, Speed: speed, ShutdownGrace: o.shutdownGrace, Logger: logger,
+		PublicURL: public, UpstreamRPS: o.upstreamRPS, AllowPrivateCallbacks: o.allowPrivateCallbacks,
+		CallbackWorkers: o.callbackWorkers, MaxUploadBytes: o.maxUploadBytes, MaxBodyBytes: o.maxBodyBytes,
+		Retention: retention,
 	})
 	if err != nil {
 		return err
@@ -199,6 +245,8 @@ func printServeBanner(w io.Writer, base, hookURL string, o serveOptions, emulate
 	fmt.Fprintf(w, "hourglass gateway listening on %s\n", base)
 	fmt.Fprintf(w, "  database: %s\n", redactDB(o.db))
 	fmt.Fprintf(w, "  storage:  %s\n", o.storage)
+	fmt.Fprintf(w, "  drop-in:  point any Magic Hour SDK at %s with a tenant key (same routes: /v1/...)\n", base)
+	fmt.Fprintf(w, "  metrics:  %s/metrics\n", base)
 	switch {
 	case emulated:
 		fmt.Fprintf(w, "  webhooks: the emulator delivers to %s\n", hookURL)
