@@ -55,6 +55,9 @@ type report struct {
 	Orphans         int            // creates with no recorded id (≤ UnknownOutcome)
 	Duplicates      int            // creates beyond one per job: must be 0
 	WebhooksFailed  int            // emulator deliveries that failed (gateway down), retried
+	InFlight        map[string]int // distinct jobs found non-terminal at a kill, by status then
+	Interrupted     map[string]int // distinct jobs whose lease a killed process held, by status
+	MaxInFlight     int            // most non-terminal jobs at one kill
 	Problems        []string
 }
 
@@ -64,9 +67,10 @@ func (r *report) problem(format string, args ...any) {
 	}
 }
 
-// defaultTools are quick tools of each kind whose example bodies the
-// emulator completes (1 to 4 outputs).
-var defaultTools = []string{"ai-image-generator", "image-background-remover", "face-swap-photo", "ai-headshot-generator", "ai-voice-generator", "text-to-video"}
+// defaultTools are tools of each kind whose example bodies the emulator
+// completes; at speed 50 they take 0.1 s (images) to 3.5 s (talking photo).
+var defaultTools = []string{"ai-image-generator", "image-background-remover", "face-swap-photo", "ai-headshot-generator",
+	"ai-voice-generator", "text-to-video", "image-to-video", "ai-talking-photo"}
 
 const secret = "whsec_crash_test"
 
@@ -91,7 +95,7 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		return nil, err
 	}
 	dbURL := cfg.DB
-	rep := &report{DB: "sqlite", Jobs: cfg.Jobs, ByStatus: map[string]int{}}
+	rep := &report{DB: "sqlite", Jobs: cfg.Jobs, ByStatus: map[string]int{}, InFlight: map[string]int{}, Interrupted: map[string]int{}}
 	if dbURL == "sqlite" {
 		dbURL = "sqlite://" + filepath.Join(cfg.Dir, "hourglass.db")
 	} else {
@@ -114,6 +118,11 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	var gwMu sync.Mutex // guards gw.Proc across restarts
 	defer func() { gwMu.Lock(); gw.Stop(10 * time.Second); gwMu.Unlock() }()
 	cl := gwproc.NewClient(gw.URL, gw.TenantKey, cfg.Clients)
+	dbr, err := gwproc.OpenDB(dbURL) // read-only: what was in flight at each kill
+	if err != nil {
+		return nil, err
+	}
+	defer dbr.Close()
 
 	start := time.Now()
 	// Kill schedule: the submissions are spread over its expected length.
@@ -191,7 +200,9 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	}()
 
 	// Killer: kill -9 at random moments, restart on the same database and
-	// storage at once.
+	// storage at once. What was in flight is read from the database right
+	// after each kill (a job stays in a status across kills: counted once).
+	seen := map[string]bool{}
 	for k, gap := range gaps {
 		select {
 		case <-time.After(gap):
@@ -201,6 +212,18 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		gwMu.Lock()
 		gw.Kill()
 		rep.Kills++
+		if open, err := dbr.Open(ctx); err == nil {
+			rep.MaxInFlight = max(rep.MaxInFlight, len(open))
+			for _, j := range open {
+				if !seen[j.ID+j.Status] {
+					seen[j.ID+j.Status] = true
+					rep.InFlight[j.Status]++
+					if j.Leased {
+						rep.Interrupted[j.Status]++
+					}
+				}
+			}
+		}
 		err := gw.Restart()
 		gwMu.Unlock()
 		if err != nil {
@@ -397,6 +420,8 @@ func (r *report) String() string {
 		states = append(states, s)
 	}
 	slices.Sort(states)
+	fmt.Fprintf(&b, "  in flight at the kills (distinct jobs by status then): %s; at most %d at one kill\n", counts(r.InFlight), r.MaxInFlight)
+	fmt.Fprintf(&b, "  work interrupted by a kill (job leased by the killed process): %s\n", counts(r.Interrupted))
 	fmt.Fprintf(&b, "  terminal states:")
 	for _, s := range states {
 		fmt.Fprintf(&b, " %s=%d", s, r.ByStatus[s])
@@ -415,4 +440,17 @@ func (r *report) String() string {
 		}
 	}
 	return b.String()
+}
+
+// counts formats a histogram as "a=1 b=2", sorted by key.
+func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	parts := make([]string, 0, len(m))
+	for k, n := range m {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, n))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
 }

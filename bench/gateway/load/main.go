@@ -104,7 +104,7 @@ func main() {
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 	if strings.Contains(only, "throughput") {
 		fmt.Printf("\n== throughput: %d %s jobs, %d clients, --workers %d, emulator speed %g ==\n", o.jobs, o.throughputTool, o.clients, o.workers, o.speed)
-		fmt.Printf("%-9s %8s %10s %9s %9s %9s %9s %8s %8s %9s\n", "db", "jobs", "submit/s", "wall s", "jobs/s", "p50 ms", "p99 ms", "gw CPU", "emu CPU", "peak RSS")
+		fmt.Printf("%-9s %8s %10s %9s %9s %9s %9s %8s %8s %9s %7s\n", "db", "jobs", "submit/s", "wall s", "jobs/s", "p50 ms", "p99 ms", "gw CPU", "emu CPU", "peak RSS", "polled")
 		for _, db := range strings.Split(dbs, ",") {
 			if err := throughput(ctx, o, db); err != nil {
 				fmt.Printf("%-9s %v\n", db, err)
@@ -325,8 +325,9 @@ func throughput(ctx context.Context, o options, db string) error {
 		peak = mib(p)
 	}
 	ec, _ := emu.CPUTime()
-	fmt.Printf("%-9s %8d %10.0f %9.2f %9.1f %9s %9s %8s %7.1fs %9s\n", db, o.jobs, float64(o.jobs)/submitted.Seconds(), wall.Seconds(),
-		float64(counts["stored"])/wall.Seconds(), ms(pct(lat, .5)), ms(pct(lat, .99)), gwCPU, (ec - emuCPU0).Seconds(), peak)
+	polled, _ := dbr.Polled(ctx)
+	fmt.Printf("%-9s %8d %10.0f %9.2f %9.1f %9s %9s %8s %7.1fs %9s %7d\n", db, o.jobs, float64(o.jobs)/submitted.Seconds(), wall.Seconds(),
+		float64(counts["stored"])/wall.Seconds(), ms(pct(lat, .5)), ms(pct(lat, .99)), gwCPU, (ec - emuCPU0).Seconds(), peak, polled)
 	if counts["stored"] != o.jobs {
 		fmt.Printf("          not all stored: %v\n", counts)
 	}

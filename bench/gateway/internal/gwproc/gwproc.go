@@ -569,3 +569,39 @@ func (d *DB) Upstream(ctx context.Context) (ids, kinds []string, err error) {
 	}
 	return ids, kinds, rows.Err()
 }
+
+// Polled returns how many jobs needed at least one fallback poll (their
+// webhooks were missed or arrived before the create's answer was recorded).
+func (d *DB) Polled(ctx context.Context) (int, error) {
+	var n int
+	err := d.QueryRowContext(ctx, "SELECT count(*) FROM jobs WHERE polls > 0").Scan(&n)
+	return n, err
+}
+
+// OpenJob is a non-terminal job: its status and whether a worker held its
+// lease at the time of the query.
+type OpenJob struct {
+	ID, Status string
+	Leased     bool
+}
+
+// Open returns every non-terminal job.
+func (d *DB) Open(ctx context.Context) ([]OpenJob, error) {
+	rows, err := d.QueryContext(ctx, "SELECT id, status, COALESCE(lease_until, 0) FROM jobs WHERE status NOT IN ('stored', 'error', 'canceled', 'create_outcome_unknown')")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	now := time.Now().UnixMilli()
+	var out []OpenJob
+	for rows.Next() {
+		var j OpenJob
+		var until int64
+		if err := rows.Scan(&j.ID, &j.Status, &until); err != nil {
+			return nil, err
+		}
+		j.Leased = until > now
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
