@@ -19,6 +19,7 @@ import (
 
 	"github.com/hourglasshq/hourglass/emulator"
 	"github.com/hourglasshq/hourglass/gateway"
+	"github.com/hourglasshq/hourglass/gateway/web"
 	"github.com/hourglasshq/hourglass/magichour"
 )
 
@@ -212,7 +213,7 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
 	srv := &http.Server{
-		Handler:           gw.Handler(),
+		Handler:           web.New(gw, web.Options{API: gw.Handler(), Logger: logger}), // dashboard at /, the API behind it
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
@@ -243,6 +244,7 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 
 func printServeBanner(w io.Writer, base, hookURL string, o serveOptions, emulated, webhooks, first bool, adminKey, tenantKey string) {
 	fmt.Fprintf(w, "hourglass gateway listening on %s\n", base)
+	fmt.Fprintf(w, "  dashboard: %s/ (sign in with the admin key or a tenant key)\n", base)
 	fmt.Fprintf(w, "  database: %s\n", redactDB(o.db))
 	fmt.Fprintf(w, "  storage:  %s\n", o.storage)
 	fmt.Fprintf(w, "  drop-in:  point any Magic Hour SDK at %s with a tenant key (same routes: /v1/...)\n", base)

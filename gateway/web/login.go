@@ -1,0 +1,95 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hourglasshq/hourglass/gateway"
+)
+
+type loginView struct {
+	Next  string
+	Error string
+}
+
+// safeNext keeps a post-sign-in redirect on this site.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
+}
+
+// The sign-in form is protected against login CSRF by a double-submit
+// token: a random cookie, and the form carrying its MAC.
+func (d *Dashboard) handleLoginForm(w http.ResponseWriter, r *http.Request) {
+	d.renderLogin(w, r, http.StatusOK, loginView{Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+func (d *Dashboard) renderLogin(w http.ResponseWriter, r *http.Request, status int, lv loginView) {
+	nonce := randomString(16)
+	securityHeaders(w, nonce)
+	w.Header().Set("Cache-Control", "no-store")
+	pre := randomString(18)
+	tok, err := d.sign.mac(r.Context(), "login", pre)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.setCookie(w, r, loginCookie, pre, 3600, http.SameSiteStrictMode)
+	d.render(w, r, status, "login", view{Title: "Sign in", Nonce: nonce, CSS: d.css, CSRF: tok, Data: lv})
+}
+
+func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		securityHeaders(w, "")
+		http.Error(w, "malformed form", http.StatusBadRequest)
+		return
+	}
+	ctx := r.Context()
+	pre, err := r.Cookie(loginCookie)
+	want := ""
+	if err == nil {
+		want, _ = d.sign.mac(ctx, "login", pre.Value)
+	}
+	if want == "" || r.PostFormValue("csrf") != want {
+		securityHeaders(w, "")
+		http.Error(w, "invalid or missing CSRF token: reload the sign-in page and try again", http.StatusForbidden)
+		return
+	}
+	next := safeNext(r.PostFormValue("next"))
+	key := strings.TrimSpace(r.PostFormValue("key"))
+	p, err := d.gw.Authenticate(ctx, key)
+	if errors.Is(err, gateway.ErrNotFound) {
+		d.log.Warn("dashboard: sign-in refused", "remote", r.RemoteAddr)
+		d.renderLogin(w, r, http.StatusUnauthorized, loginView{Next: next, Error: "That key is not the admin key or a tenant key."})
+		return
+	}
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	hash := gateway.HashKey(key)
+	sess := session{KeyHash: hash, Nonce: randomString(18), Expires: time.Now().Add(d.opts.SessionTTL).Unix()}
+	v, err := d.sign.encode(ctx, sess)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.setCookie(w, r, loginCookie, "", -1, http.SameSiteStrictMode)
+	d.setCookie(w, r, sessionCookie, v, int(d.opts.SessionTTL.Seconds()), http.SameSiteLaxMode)
+	who := "admin"
+	if p.Tenant != nil {
+		who = "tenant " + p.Tenant.ID
+	}
+	d.log.Info("dashboard: signed in", "who", who, "remote", r.RemoteAddr)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (d *Dashboard) handleLogout(w http.ResponseWriter, r *http.Request, _ *user) {
+	d.setCookie(w, r, sessionCookie, "", -1, http.SameSiteLaxMode)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
