@@ -35,8 +35,13 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "bad_signature", err.Error(), nil)
 		return
 	}
+	// Lag from the signed timestamp (whole seconds, so up to 1 s coarse):
+	// the metric for Prometheus, the event for the dashboard, which must
+	// see every replica's deliveries.
+	var lag time.Duration
 	if ts, err := strconv.ParseInt(r.Header.Get(webhook.HeaderTimestamp), 10, 64); err == nil {
-		g.metrics.webhookLag.Observe(max(0, time.Since(time.Unix(ts, 0)).Seconds()))
+		lag = max(0, time.Since(time.Unix(ts, 0)))
+		g.metrics.webhookLag.Observe(lag.Seconds())
 	}
 	ev, err := webhook.Parse(body)
 	if err != nil {
@@ -64,7 +69,7 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := stateFromWebhook(ev.Payload)
-	received := event2(j.ID, "webhook", map[string]any{"type": ev.Type, "upstream_status": ev.Payload.Status})
+	received := event2(j.ID, "webhook", map[string]any{"type": ev.Type, "upstream_status": ev.Payload.Status, "lag_ms": lag.Milliseconds()})
 	for range 5 {
 		u, changed := g.apply(j, st, g.now())
 		if !changed {
