@@ -63,12 +63,15 @@ func TestBudgetRefusesByEstimate(t *testing.T) {
 func TestMaxInFlightQueuesLocally(t *testing.T) {
 	t.Parallel()
 	eachDB(t, func(t *testing.T, dbURL string) {
-		h := newHarness(t, dbURL, hopts{speed: 300, workers: 6})
+		// Jobs last about a second (upscaler p50 22 s at 20x), so all six
+		// are submitted while the first two are still upstream, however
+		// loaded the machine is.
+		h := newHarness(t, dbURL, hopts{speed: 20, workers: 6})
 		key := h.newTenant(map[string]any{"name": "narrow", "max_in_flight": 2})
 		var ids []string
 		for range 6 {
 			var j jobView
-			if code, raw := h.do("POST", "/api/jobs", key, map[string]any{"tool": "ai-image-generator", "params": params(t, "ai-image-generator", "")}, &j); code != http.StatusAccepted {
+			if code, raw := h.do("POST", "/api/jobs", key, map[string]any{"tool": "ai-image-upscaler", "params": params(t, "ai-image-upscaler", "")}, &j); code != http.StatusAccepted {
 				t.Fatalf("submit: %d %s", code, raw)
 			}
 			ids = append(ids, j.ID)
