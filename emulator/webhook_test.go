@@ -26,6 +26,9 @@ func TestWebhooks(t *testing.T) {
 	if got := strings.Join(hooks.types(), ","); got != "video.completed,video.started" {
 		t.Fatalf("events %s", got)
 	}
+	// The sender counts a delivery after the receiver's answer reaches it,
+	// a moment after the sink has recorded the event.
+	waitFor(t, func() bool { return c.s.Emulator.Stats().WebhooksSent >= 2 })
 	st := c.s.Emulator.Stats()
 	if st.WebhooksFailed != 1 || st.WebhooksSent != 2 {
 		t.Errorf("sent %d failed %d, want 2 and 1 (one retried after a 500)", st.WebhooksSent, st.WebhooksFailed)
@@ -239,7 +242,8 @@ func TestFaults(t *testing.T) {
 			c.wait(catalog.KindVideo, c.mustCreate("text-to-video", body))
 		}
 		run(emulator.Faults{WebhookDrop: 1})
-		time.Sleep(50 * time.Millisecond)
+		waitFor(t, func() bool { return e.Stats().WebhooksDropped >= 2 })
+		time.Sleep(50 * time.Millisecond) // nothing may arrive late either
 		if n := len(hooks.types()); n != 0 || e.Stats().WebhooksDropped != 2 {
 			t.Errorf("drop: %d delivered, %d dropped", n, e.Stats().WebhooksDropped)
 		}
