@@ -75,12 +75,15 @@ type Stats struct {
 	// WebhooksFailed counts failed attempts (non-2xx or network error);
 	// WebhooksDropped counts deliveries suppressed by the WebhookDrop fault;
 	// WebhooksAbandoned counts deliveries given up after the last attempt.
-	WebhooksSent      int `json:"webhooks_sent"`
-	WebhooksFailed    int `json:"webhooks_failed"`
-	WebhooksDropped   int `json:"webhooks_dropped"`
-	WebhooksAbandoned int `json:"webhooks_abandoned"`
-	Uploads           int `json:"uploads"`
-	Downloads         int `json:"downloads"`
+	// WebhooksDispatched counts events handed to delivery, one per event and
+	// webhook URL (dropped ones included), as soon as the event happens.
+	WebhooksDispatched int `json:"webhooks_dispatched"`
+	WebhooksSent       int `json:"webhooks_sent"`
+	WebhooksFailed     int `json:"webhooks_failed"`
+	WebhooksDropped    int `json:"webhooks_dropped"`
+	WebhooksAbandoned  int `json:"webhooks_abandoned"`
+	Uploads            int `json:"uploads"`
+	Downloads          int `json:"downloads"`
 }
 
 func newStats() Stats {

@@ -197,7 +197,9 @@ func TestFailureMarkers(t *testing.T) {
 }
 
 func TestUploads(t *testing.T) {
-	c := newClient(t, emulator.WithMaxUploadSize(1000), emulator.WithUploadURLTTL(300*time.Millisecond))
+	// The TTL leaves the checks before expiry room on a loaded machine; the
+	// expiry check then sleeps until the URL's own expires_at.
+	c := newClient(t, emulator.WithMaxUploadSize(1000), emulator.WithUploadURLTTL(1500*time.Millisecond))
 	code, m, _ := c.do("POST", "/v1/files/upload-urls", map[string]any{"items": []any{
 		map[string]any{"type": "image", "extension": "png"}, map[string]any{"type": "video", "extension": "png"}}})
 	if code != 400 || !strings.Contains(m["message"].(string), "items[1].extension") {
@@ -237,14 +239,14 @@ func TestUploads(t *testing.T) {
 	if code, m, _ := c.do("POST", "/v1/photo-colorizer", map[string]any{"assets": map[string]any{"image_file_path": u0["file_path"]}}); code != 200 {
 		t.Errorf("create with upload: %d %v", code, m)
 	}
-	time.Sleep(350 * time.Millisecond)
+	sleepPast(t, items[1].(map[string]any)["expires_at"])
 	if code := put(items[1].(map[string]any)["upload_url"].(string), 10); code != 403 {
 		t.Errorf("expired upload URL: %d", code)
 	}
 }
 
 func TestDownloads(t *testing.T) {
-	c := newClient(t, emulator.WithSpeed(5000), emulator.WithURLTTL(400*time.Millisecond))
+	c := newClient(t, emulator.WithSpeed(5000), emulator.WithURLTTL(1500*time.Millisecond))
 	id := c.mustCreate("ai-image-generator", map[string]any{"image_count": 2, "aspect_ratio": "16:9", "resolution": "640px", "style": map[string]any{"prompt": "x"}})
 	p := c.wait(catalog.KindImage, id)
 	ds := p["downloads"].([]any)
@@ -264,7 +266,7 @@ func TestDownloads(t *testing.T) {
 	if err != nil || resp.StatusCode != 206 || !bytes.Equal(part, full[10:20]) || resp.Header.Get("Content-Range") == "" {
 		t.Errorf("range: %v %v", err, resp)
 	}
-	time.Sleep(450 * time.Millisecond)
+	sleepPast(t, ds[0].(map[string]any)["expires_at"])
 	resp, b, _ := fetch(t, url)
 	if resp.StatusCode != 403 || !strings.Contains(string(b), "expired") {
 		t.Errorf("expired URL: %d %s", resp.StatusCode, b)
@@ -296,4 +298,14 @@ func TestVideoDimensions(t *testing.T) {
 	if num(p["width"]) != 480 || num(p["height"]) != 854 {
 		t.Errorf("dims %vx%v", p["width"], p["height"])
 	}
+}
+
+// sleepPast sleeps until just after an RFC 3339 expires_at.
+func sleepPast(t *testing.T, expiresAt any) {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339Nano, expiresAt.(string))
+	if err != nil {
+		t.Fatalf("expires_at %v: %v", expiresAt, err)
+	}
+	time.Sleep(time.Until(at) + 50*time.Millisecond)
 }

@@ -38,6 +38,7 @@ func (e *Emulator) dispatch(body []byte) {
 		drop := f.WebhookDrop > 0 && r.Float64() < f.WebhookDrop
 		dup := f.WebhookDuplicate > 0 && r.Float64() < f.WebhookDuplicate
 		reorder := f.WebhookReorder > 0 && r.Float64() < f.WebhookReorder
+		e.stats.WebhooksDispatched++
 		if drop {
 			e.stats.WebhooksDropped++
 		}

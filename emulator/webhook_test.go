@@ -276,7 +276,9 @@ func TestReorderWebhooks(t *testing.T) {
 	for status() == "queued" {
 		clk.Advance(time.Second)
 	}
-	time.Sleep(30 * time.Millisecond) // let the scheduler hand video.started over (held back 200 ms)
+	// Let the scheduler hand video.started over (held back 200 ms) before
+	// the fault is lifted.
+	waitFor(t, func() bool { return e.Stats().WebhooksDispatched >= 1 })
 	_ = e.SetFaults(emulator.Faults{})
 	for status() != "complete" {
 		clk.Advance(time.Second)
