@@ -36,6 +36,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,7 @@ type options struct {
 	hookRate                   int
 	hookDuration               time.Duration
 	inprocess                  bool
+	upstreamRPS                string
 	cpuprofile                 string
 	throughputTool, flightTool string
 }
@@ -79,6 +81,7 @@ func main() {
 	flag.StringVar(&dbs, "db", "sqlite,postgres", "throughput: databases")
 	flag.StringVar(&memDB, "mem-db", "sqlite", "memory and webhook: database")
 	flag.StringVar(&only, "only", "throughput,memory", "parts to run: throughput, memory (memory includes the webhook part)")
+	flag.StringVar(&o.upstreamRPS, "upstream-rps", "-1", "serve --upstream-rps (negative: no limit; the default 10/s would cap the throughput at 10 jobs/s)")
 	flag.BoolVar(&o.inprocess, "inprocess", false, "run the gateway in this process (gateway.New) instead of `hourglass serve`")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "with -inprocess: CPU profile of the throughput part")
 	flag.BoolVar(&keep, "keep", false, "keep the work folder")
@@ -103,7 +106,7 @@ func main() {
 	}
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 	if strings.Contains(only, "throughput") {
-		fmt.Printf("\n== throughput: %d %s jobs, %d clients, --workers %d, emulator speed %g ==\n", o.jobs, o.throughputTool, o.clients, o.workers, o.speed)
+		fmt.Printf("\n== throughput: %d %s jobs, %d clients, --workers %d --upstream-rps %s, emulator speed %g ==\n", o.jobs, o.throughputTool, o.clients, o.workers, o.upstreamRPS, o.speed)
 		fmt.Printf("%-9s %8s %10s %9s %9s %9s %9s %8s %8s %9s %7s\n", "db", "jobs", "submit/s", "wall s", "jobs/s", "p50 ms", "p99 ms", "gw CPU", "emu CPU", "peak RSS", "polled")
 		for _, db := range strings.Split(dbs, ",") {
 			if err := throughput(ctx, o, db); err != nil {
@@ -146,7 +149,7 @@ func startGateway(ctx context.Context, o options, addr, db, dir, upstream string
 	storage := "file://" + filepath.Join(dir, "outputs")
 	if !o.inprocess {
 		g, err := gwproc.StartGateway(gwproc.GatewayConfig{Bin: o.bin, Addr: addr, DB: db, Storage: storage, Secret: secret,
-			UpstreamURL: upstream, Workers: o.workers, LogPrefix: filepath.Join(dir, "gateway")})
+			UpstreamURL: upstream, Workers: o.workers, LogPrefix: filepath.Join(dir, "gateway"), Extra: []string{"--upstream-rps", o.upstreamRPS}})
 		if err != nil {
 			return nil, err
 		}
@@ -165,7 +168,12 @@ func startGateway(ctx context.Context, o options, addr, db, dir, upstream string
 	if err != nil {
 		return nil, err
 	}
-	gw, err := gateway.New(gateway.Config{Store: store, Storage: st, Upstream: up, WebhookSecrets: []string{secret}, Workers: o.workers, Speed: 1})
+	rps, err := strconv.ParseFloat(o.upstreamRPS, 64)
+	if err != nil {
+		return nil, fmt.Errorf("-upstream-rps: %w", err)
+	}
+	gw, err := gateway.New(gateway.Config{Store: store, Storage: st, Upstream: up, WebhookSecrets: []string{secret},
+		Workers: o.workers, Speed: 1, UpstreamRPS: rps})
 	if err != nil {
 		return nil, err
 	}
@@ -281,6 +289,7 @@ func throughput(ctx context.Context, o options, db string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	busy0, total0 := gwproc.SystemCPU()
 	t0 := time.Now()
 	subErr := make(chan error, 1)
 	var submitted time.Duration
@@ -310,6 +319,7 @@ func throughput(ctx context.Context, o options, db string) error {
 		}
 	}
 	wall := time.Since(t0)
+	busy1, total1 := gwproc.SystemCPU()
 	if err := <-subErr; err != nil {
 		return err
 	}
@@ -331,6 +341,8 @@ func throughput(ctx context.Context, o options, db string) error {
 	if counts["stored"] != o.jobs {
 		fmt.Printf("          not all stored: %v\n", counts)
 	}
+	fmt.Printf("          machine CPU busy during the run: %.0f%% of %d CPUs (everything: gateway, emulator, this program, PostgreSQL, other users)\n",
+		100*float64(busy1-busy0)/float64(max(total1-total0, 1)), runtime.NumCPU())
 	return nil
 }
 

@@ -605,3 +605,24 @@ func (d *DB) Open(ctx context.Context) ([]OpenJob, error) {
 	}
 	return out, rows.Err()
 }
+
+// SystemCPU returns the machine's busy and total CPU time so far (all
+// CPUs, from /proc/stat); the difference of two readings says how loaded
+// the machine was in between.
+func SystemCPU() (busy, total time.Duration) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		d := time.Duration(n) * 10 * time.Millisecond
+		total += d
+		if i != 3 && i != 4 { // idle, iowait
+			busy += d
+		}
+	}
+	return busy, total
+}
