@@ -197,3 +197,50 @@ func TestRetentionCleanup(t *testing.T) {
 		}
 	})
 }
+
+// A job waiting for the upstream rate limiter is still pending, not
+// creating: a process that stops there leaves it safe to send, and the
+// next process sends it (no create_outcome_unknown for a create that never
+// left).
+func TestRateLimitWaitIsNotCreating(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{workers: 4, cfg: func(c *gateway.Config) {
+			c.UpstreamRPS, c.UpstreamBurst = 0.5, 1 // one call now, the next in 2 s
+			c.LeaseDuration = 300 * time.Millisecond
+			c.ShutdownGrace = time.Millisecond
+		}})
+		var ids []string
+		for range 3 {
+			ids = append(ids, h.submit("ai-image-generator", "", "").ID)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for h.emu.Emulator.Stats().Creates < 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("no create happened")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond) // the others are now waiting for a token
+		for _, id := range ids {
+			j, err := h.store.Job(context.Background(), "", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.Status == gateway.StatusCreating {
+				t.Fatalf("job %s is creating while it waits for the rate limiter", id)
+			}
+		}
+		h.stop()
+		h.cfg.UpstreamRPS, h.cfg.UpstreamBurst = 100, 10
+		h.start()
+		for _, id := range ids {
+			if j := h.wait(id); j.Status != "stored" {
+				t.Fatalf("job %s: %s %+v", id, j.Status, j.Error)
+			}
+		}
+		if n := h.emu.Emulator.Stats().Creates; n != len(ids) {
+			t.Fatalf("upstream creates = %d, want %d", n, len(ids))
+		}
+	})
+}

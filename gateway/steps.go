@@ -53,6 +53,12 @@ func (g *Gateway) submit(ctx context.Context, j *Job) error {
 	if t, err := g.store.Tenant(ctx, j.TenantID); err == nil && t.MaxInFlight != nil {
 		u.InFlightLimit, u.ThrottleFor = *t.MaxInFlight, g.cfg.ThrottleRetry
 	}
+	// The rate limiter's token first: waiting for it in creating would
+	// turn every job a crash interrupts there into create_outcome_unknown
+	// although nothing was sent.
+	if err := g.upWait(ctx); err != nil {
+		return err
+	}
 	j.Status = StatusCreating
 	j.NextRunAt = g.now() // claimable again once the lease expires, if we die
 	err = g.save(ctx, u)

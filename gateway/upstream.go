@@ -45,11 +45,12 @@ func (g *Gateway) observe(route string, err error, start time.Time) {
 	g.metrics.upstreamSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
 }
 
+// upCreate sends a create. Unlike the other wrappers it does not wait for
+// the rate limiter: submit takes the token before it commits the job as
+// creating, so a process killed while waiting for a token leaves the job
+// pending (safe to send) rather than creating (never resent).
 func (g *Gateway) upCreate(ctx context.Context, tool string, params json.RawMessage) (*magichour.CreateResponse, error) {
 	route := "POST /v1/" + tool
-	if err := g.upWait(ctx); err != nil {
-		return nil, err
-	}
 	start := time.Now()
 	res, err := g.up.Create(ctx, magichour.Tool(tool), params)
 	g.observe(route, err, start)
