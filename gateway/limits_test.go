@@ -80,12 +80,14 @@ func TestMaxInFlightQueuesLocally(t *testing.T) {
 		maxSeen := 0
 		deadline := time.Now().Add(40 * time.Second)
 		for {
+			// One SELECT: a consistent snapshot (reading the jobs one by one
+			// could count a job that finished before another started).
+			jobs, err := h.store.ListJobs(ctx, gateway.JobFilter{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
 			inFlight, done := 0, 0
-			for _, id := range ids {
-				j, err := h.store.Job(ctx, "", id)
-				if err != nil {
-					t.Fatal(err)
-				}
+			for _, j := range jobs {
 				switch j.Status {
 				case gateway.StatusCreating, gateway.StatusSubmitted, gateway.StatusQueued, gateway.StatusRendering:
 					inFlight++
