@@ -13,17 +13,17 @@ import (
 const dashboardSecretKey = "dashboard_session_secret"
 
 func (s *sqlStore) dashboardSecret(ctx context.Context) (string, error) {
-	if _, err := s.db.ExecContext(ctx, s.d.q("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING"),
+	if _, err := s.w.ExecContext(ctx, s.d.q("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING"),
 		dashboardSecretKey, randomToken(32)); err != nil {
 		return "", err
 	}
 	var v string
-	err := s.db.QueryRowContext(ctx, s.d.q("SELECT v FROM meta WHERE k = ?"), dashboardSecretKey).Scan(&v)
+	err := s.r.QueryRowContext(ctx, s.d.q("SELECT v FROM meta WHERE k = ?"), dashboardSecretKey).Scan(&v)
 	return v, err
 }
 
 func (s *sqlStore) queryJobs(ctx context.Context, q string, args ...any) ([]*Job, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.q(q), args...)
+	rows, err := s.r.QueryContext(ctx, s.d.q(q), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ func (s *sqlStore) jobCounts(ctx context.Context, tenantID string) (map[Status]i
 	if tenantID != "" {
 		q, args = q+" WHERE tenant_id = ?", append(args, tenantID)
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.q(q+" GROUP BY status"), args...)
+	rows, err := s.r.QueryContext(ctx, s.d.q(q+" GROUP BY status"), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (s *sqlStore) finishedByHour(ctx context.Context, tenantID string, since ti
 	if tenantID != "" {
 		q, args = q+" AND tenant_id = ?", append(args, tenantID)
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.q(q+" GROUP BY finished_at / 3600000 ORDER BY 1"), args...)
+	rows, err := s.r.QueryContext(ctx, s.d.q(q+" GROUP BY finished_at / 3600000 ORDER BY 1"), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func (s *sqlStore) eventsOfType(ctx context.Context, tenantID, typ string, since
 	}
 	q += " WHERE e.type = ? AND e.created_at >= ? ORDER BY e.id DESC LIMIT ?"
 	args = append(args, typ, since.UnixMilli(), limit)
-	rows, err := s.db.QueryContext(ctx, s.d.q(q), args...)
+	rows, err := s.r.QueryContext(ctx, s.d.q(q), args...)
 	if err != nil {
 		return nil, err
 	}

@@ -62,52 +62,75 @@ func (d dialect) q(query string) string {
 }
 
 // openDB opens the database named by a URL: sqlite://path (a file, created
-// with its folder when missing) or postgres://... (any DSN pgx accepts).
-func openDB(ctx context.Context, dbURL string) (*sql.DB, dialect, error) {
+// with its folder when missing) or postgres://... (any DSN pgx accepts). It
+// returns the pool for writes (w) and for reads (r).
+//
+// PostgreSQL: one pool for both (r == w); row locks let writers proceed in
+// parallel. SQLite admits one writer at a time, and a connection that
+// finds the database locked sleeps in SQLite's busy handler (1, 2, 5, ...
+// up to 100 ms) instead of being woken when the lock frees: with several
+// writing connections that is idle CPU and latency spikes under load. So
+// every write goes through w, a pool of ONE connection whose transactions
+// take the write lock at BEGIN (_txlock=immediate): writers queue in Go
+// and run back to back. r is a pool of read-only connections (WAL: reads
+// never wait for the writer), with query_only set so that a write sent to
+// it by mistake fails instead of contending for the lock.
+func openDB(ctx context.Context, dbURL string) (w, r *sql.DB, d dialect, err error) {
 	switch {
 	case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
 		db, err := sql.Open("pgx", dbURL)
 		if err != nil {
-			return nil, dialect{}, fmt.Errorf("gateway: open postgres: %w", err)
+			return nil, nil, dialect{}, fmt.Errorf("gateway: open postgres: %w", err)
 		}
 		db.SetMaxOpenConns(20)
 		db.SetMaxIdleConns(10)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 		if err := pingDB(ctx, db); err != nil {
 			db.Close()
-			return nil, dialect{}, fmt.Errorf("gateway: connect to postgres: %w", err)
+			return nil, nil, dialect{}, fmt.Errorf("gateway: connect to postgres: %w", err)
 		}
-		return db, dialectPostgres, nil
+		return db, db, dialectPostgres, nil
 	case strings.HasPrefix(dbURL, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite:"), "//")
 		if path == "" {
-			return nil, dialect{}, errors.New("gateway: sqlite URL without a path: use sqlite://path/to/file.db")
+			return nil, nil, dialect{}, errors.New("gateway: sqlite URL without a path: use sqlite://path/to/file.db")
 		}
 		if i := strings.IndexByte(path, '?'); i >= 0 {
 			path = path[:i]
 		}
 		if dir := filepath.Dir(path); dir != "" {
 			if err := os.MkdirAll(dir, 0o750); err != nil {
-				return nil, dialect{}, fmt.Errorf("gateway: create database folder: %w", err)
+				return nil, nil, dialect{}, fmt.Errorf("gateway: create database folder: %w", err)
 			}
 		}
-		dsn := "file:" + path + "?_txlock=immediate" +
-			"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
-		db, err := sql.Open("sqlite", dsn)
+		// busy_timeout still matters for other processes on the same file
+		// (a second replica, the sqlite3 shell, a checkpoint).
+		pragmas := "&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+		w, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate"+pragmas)
 		if err != nil {
-			return nil, dialect{}, fmt.Errorf("gateway: open sqlite: %w", err)
+			return nil, nil, dialect{}, fmt.Errorf("gateway: open sqlite: %w", err)
 		}
-		// One writer at a time is SQLite's rule; a few connections let
-		// readers (API, SSE) proceed beside it in WAL mode.
-		db.SetMaxOpenConns(8)
-		db.SetMaxIdleConns(8)
-		if err := pingDB(ctx, db); err != nil {
-			db.Close()
-			return nil, dialect{}, fmt.Errorf("gateway: open sqlite %s: %w", path, err)
+		w.SetMaxOpenConns(1)
+		w.SetMaxIdleConns(1)
+		if err := pingDB(ctx, w); err != nil { // creates the file, sets WAL
+			w.Close()
+			return nil, nil, dialect{}, fmt.Errorf("gateway: open sqlite %s: %w", path, err)
 		}
-		return db, dialectSQLite, nil
+		r, err := sql.Open("sqlite", "file:"+path+"?_txlock=deferred"+pragmas+"&_pragma=query_only(1)")
+		if err != nil {
+			w.Close()
+			return nil, nil, dialect{}, fmt.Errorf("gateway: open sqlite: %w", err)
+		}
+		r.SetMaxOpenConns(4)
+		r.SetMaxIdleConns(4)
+		if err := pingDB(ctx, r); err != nil {
+			w.Close()
+			r.Close()
+			return nil, nil, dialect{}, fmt.Errorf("gateway: open sqlite %s: %w", path, err)
+		}
+		return w, r, dialectSQLite, nil
 	}
-	return nil, dialect{}, fmt.Errorf("gateway: unsupported database URL %q (want sqlite://PATH or postgres://URL)", redactURL(dbURL))
+	return nil, nil, dialect{}, fmt.Errorf("gateway: unsupported database URL %q (want sqlite://PATH or postgres://URL)", redactURL(dbURL))
 }
 
 func pingDB(ctx context.Context, db *sql.DB) error {

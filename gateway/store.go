@@ -251,26 +251,52 @@ type Store interface {
 
 // sqlStore implements Store on database/sql for SQLite and PostgreSQL.
 type sqlStore struct {
-	db *sql.DB
-	d  dialect
+	// w takes every write and every transaction; r the reads outside a
+	// transaction. PostgreSQL: the same pool. SQLite: one connection for
+	// w, read-only connections for r (see openDB).
+	w, r *sqlDB
+	d    dialect
 }
 
 // OpenStore opens (and migrates) the database at dbURL: sqlite://path or
 // postgres://...
 func OpenStore(ctx context.Context, dbURL string) (Store, error) {
-	db, d, err := openDB(ctx, dbURL)
+	w, r, d, err := openDB(ctx, dbURL)
 	if err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, db, d); err != nil {
-		db.Close()
+	if err := migrate(ctx, w, d); err != nil {
+		w.Close()
+		if r != w {
+			r.Close()
+		}
 		return nil, err
 	}
-	return &sqlStore{db: db, d: d}, nil
+	cache := d.name == "sqlite"
+	s := &sqlStore{w: newSQLDB(w, cache), d: d}
+	s.r = s.w
+	if r != w {
+		s.r = newSQLDB(r, cache)
+	}
+	return s, nil
 }
 
-func (s *sqlStore) Close() error                   { return s.db.Close() }
-func (s *sqlStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *sqlStore) Close() error {
+	err := s.w.Close()
+	if s.r != s.w {
+		if rerr := s.r.Close(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+func (s *sqlStore) Ping(ctx context.Context) error {
+	if err := s.w.db.PingContext(ctx); err != nil {
+		return err
+	}
+	return s.r.db.PingContext(ctx)
+}
 
 // --- nullable helpers: zero values are stored as NULL ---
 
@@ -302,16 +328,9 @@ func fromMilli(n sql.NullInt64) time.Time {
 	return time.UnixMilli(n.Int64).UTC()
 }
 
-func (s *sqlStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback() //nolint:errcheck // the fn error matters
-		return err
-	}
-	return tx.Commit()
+// tx runs fn in a write transaction (on the writer).
+func (s *sqlStore) tx(ctx context.Context, fn func(*sqlTx) error) error {
+	return s.w.tx(ctx, fn)
 }
 
 // --- tenants ---
@@ -357,7 +376,7 @@ func (s *sqlStore) insertTenant(ctx context.Context, ex interface {
 
 func (s *sqlStore) Bootstrap(ctx context.Context, adminKeyHash string, t *Tenant) (bool, error) {
 	first := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *sqlTx) error {
 		res, err := tx.ExecContext(ctx, s.d.q("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING"),
 			"bootstrapped", time.Now().UTC().Format(time.RFC3339))
 		if err != nil {
@@ -378,24 +397,24 @@ func (s *sqlStore) Bootstrap(ctx context.Context, adminKeyHash string, t *Tenant
 
 func (s *sqlStore) IsAdminKey(ctx context.Context, keyHash string) (bool, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, s.d.q("SELECT COUNT(*) FROM admin_keys WHERE key_hash = ?"), keyHash).Scan(&n)
+	err := s.r.QueryRowContext(ctx, s.d.q("SELECT COUNT(*) FROM admin_keys WHERE key_hash = ?"), keyHash).Scan(&n)
 	return n > 0, err
 }
 
 func (s *sqlStore) CreateTenant(ctx context.Context, t *Tenant) error {
-	return s.insertTenant(ctx, s.db, t)
+	return s.insertTenant(ctx, s.w, t)
 }
 
 func (s *sqlStore) TenantByKey(ctx context.Context, keyHash string) (*Tenant, error) {
-	return scanTenant(s.db.QueryRowContext(ctx, s.d.q("SELECT "+tenantCols+" FROM tenants WHERE key_hash = ?"), keyHash))
+	return scanTenant(s.r.QueryRowContext(ctx, s.d.q("SELECT "+tenantCols+" FROM tenants WHERE key_hash = ?"), keyHash))
 }
 
 func (s *sqlStore) Tenant(ctx context.Context, id string) (*Tenant, error) {
-	return scanTenant(s.db.QueryRowContext(ctx, s.d.q("SELECT "+tenantCols+" FROM tenants WHERE id = ?"), id))
+	return scanTenant(s.r.QueryRowContext(ctx, s.d.q("SELECT "+tenantCols+" FROM tenants WHERE id = ?"), id))
 }
 
 func (s *sqlStore) ListTenants(ctx context.Context) ([]*Tenant, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+tenantCols+" FROM tenants ORDER BY created_at, id")
+	rows, err := s.r.QueryContext(ctx, "SELECT "+tenantCols+" FROM tenants ORDER BY created_at, id")
 	if err != nil {
 		return nil, err
 	}
@@ -456,7 +475,7 @@ func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 
 func (s *sqlStore) CreateJob(ctx context.Context, j *Job, ev Event) (*Job, bool, error) {
 	created := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *sqlTx) error {
 		res, err := tx.ExecContext(ctx, s.d.q("INSERT INTO jobs ("+jobCols+") VALUES "+
 			"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "+
 			"ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"),
@@ -492,7 +511,7 @@ func (s *sqlStore) CreateJob(ctx context.Context, j *Job, ev Event) (*Job, bool,
 		j.loadedStatus = j.Status
 		return j, true, nil
 	}
-	existing, err := scanJob(s.db.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE tenant_id = ? AND idempotency_key = ?"),
+	existing, err := scanJob(s.r.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE tenant_id = ? AND idempotency_key = ?"),
 		j.TenantID, j.IdempotencyKey))
 	if err != nil {
 		return nil, false, fmt.Errorf("gateway: read job by idempotency key: %w", err)
@@ -502,13 +521,13 @@ func (s *sqlStore) CreateJob(ctx context.Context, j *Job, ev Event) (*Job, bool,
 
 func (s *sqlStore) Job(ctx context.Context, tenantID, id string) (*Job, error) {
 	if tenantID == "" {
-		return scanJob(s.db.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE id = ?"), id))
+		return scanJob(s.r.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE id = ?"), id))
 	}
-	return scanJob(s.db.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE id = ? AND tenant_id = ?"), id, tenantID))
+	return scanJob(s.r.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE id = ? AND tenant_id = ?"), id, tenantID))
 }
 
 func (s *sqlStore) JobByUpstreamID(ctx context.Context, upstreamID string) (*Job, error) {
-	return scanJob(s.db.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE upstream_id = ?"), upstreamID))
+	return scanJob(s.r.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE upstream_id = ?"), upstreamID))
 }
 
 func (s *sqlStore) ListJobs(ctx context.Context, f JobFilter) ([]*Job, error) {
@@ -536,7 +555,7 @@ func (s *sqlStore) ListJobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 	}
 	q += " ORDER BY id DESC LIMIT ?"
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, s.d.q(q), args...)
+	rows, err := s.r.QueryContext(ctx, s.d.q(q), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -554,7 +573,7 @@ func (s *sqlStore) ListJobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 
 func (s *sqlStore) UpdateJob(ctx context.Context, u JobUpdate) error {
 	j := u.Job
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *sqlTx) error {
 		if u.InFlightLimit > 0 {
 			if err := s.checkInFlight(ctx, tx, j, u.InFlightLimit, u.ThrottleFor); err != nil {
 				return err
@@ -618,7 +637,7 @@ func (s *sqlStore) UpdateJob(ctx context.Context, u JobUpdate) error {
 	if errors.Is(err, ErrThrottled) && u.ThrottleFor > 0 {
 		// Remember it outside the failed transaction: the claim skips the
 		// tenant's pending jobs for a while.
-		_, _ = s.db.ExecContext(ctx, s.d.q("UPDATE tenants SET throttled_until = ? WHERE id = ?"),
+		_, _ = s.w.ExecContext(ctx, s.d.q("UPDATE tenants SET throttled_until = ? WHERE id = ?"),
 			time.Now().Add(u.ThrottleFor).UnixMilli(), j.TenantID)
 	}
 	return err
@@ -631,7 +650,7 @@ func (s *sqlStore) ClaimJobs(ctx context.Context, owner string, now, until time.
 		"ORDER BY next_run_at LIMIT ?" + s.d.lockSkip + ") " +
 		"AND next_run_at <= ? AND (lease_until IS NULL OR lease_until < ?) RETURNING " + jobCols
 	n := now.UnixMilli()
-	rows, err := s.db.QueryContext(ctx, s.d.q(q), owner, until.UnixMilli(), n, n, n, limit, n, n)
+	rows, err := s.w.QueryContext(ctx, s.d.q(q), owner, until.UnixMilli(), n, n, n, limit, n, n)
 	if err != nil {
 		return nil, err
 	}
@@ -648,7 +667,7 @@ func (s *sqlStore) ClaimJobs(ctx context.Context, owner string, now, until time.
 }
 
 func (s *sqlStore) ExtendLease(ctx context.Context, jobID, owner string, until time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, s.d.q("UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?"),
+	res, err := s.w.ExecContext(ctx, s.d.q("UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?"),
 		until.UnixMilli(), jobID, owner)
 	if err != nil {
 		return false, err
@@ -658,14 +677,14 @@ func (s *sqlStore) ExtendLease(ctx context.Context, jobID, owner string, until t
 }
 
 func (s *sqlStore) ReleaseLease(ctx context.Context, jobID, owner string) error {
-	_, err := s.db.ExecContext(ctx, s.d.q("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?"),
+	_, err := s.w.ExecContext(ctx, s.d.q("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?"),
 		jobID, owner)
 	return err
 }
 
 func (s *sqlStore) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
-	err := s.db.QueryRowContext(ctx, "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_run_at "+
+	err := s.r.QueryRowContext(ctx, "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_run_at "+
 		"THEN lease_until ELSE next_run_at END) FROM jobs WHERE next_run_at IS NOT NULL").Scan(&next)
 	if err != nil || !next.Valid {
 		return time.Time{}, false, err
@@ -677,7 +696,7 @@ func (s *sqlStore) NextDue(ctx context.Context) (time.Time, bool, error) {
 
 const outputCols = "job_id, idx, upstream_url, expires_at, storage_key, size, sha256, content_type, stored_at"
 
-func (s *sqlStore) insertOutput(ctx context.Context, tx *sql.Tx, o Output) error {
+func (s *sqlStore) insertOutput(ctx context.Context, tx *sqlTx, o Output) error {
 	var size any
 	if !o.StoredAt.IsZero() {
 		size = o.Size
@@ -688,7 +707,7 @@ func (s *sqlStore) insertOutput(ctx context.Context, tx *sql.Tx, o Output) error
 }
 
 func (s *sqlStore) Outputs(ctx context.Context, jobID string) ([]Output, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.q("SELECT "+outputCols+" FROM outputs WHERE job_id = ? ORDER BY idx"), jobID)
+	rows, err := s.r.QueryContext(ctx, s.d.q("SELECT "+outputCols+" FROM outputs WHERE job_id = ? ORDER BY idx"), jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -713,7 +732,7 @@ func (s *sqlStore) UpdateOutput(ctx context.Context, o Output) error {
 	if !o.StoredAt.IsZero() {
 		size = o.Size
 	}
-	res, err := s.db.ExecContext(ctx, s.d.q("UPDATE outputs SET upstream_url = ?, expires_at = ?, storage_key = ?, size = ?, "+
+	res, err := s.w.ExecContext(ctx, s.d.q("UPDATE outputs SET upstream_url = ?, expires_at = ?, storage_key = ?, size = ?, "+
 		"sha256 = ?, content_type = ?, stored_at = ? WHERE job_id = ? AND idx = ?"),
 		o.UpstreamURL, ntime(o.ExpiresAt), nstr(o.StorageKey), size, nstr(o.SHA256), nstr(o.ContentType), ntime(o.StoredAt), o.JobID, o.Index)
 	if err != nil {
@@ -738,13 +757,13 @@ func (s *sqlStore) addEvent(ctx context.Context, ex interface {
 	return err
 }
 
-func (s *sqlStore) AddEvent(ctx context.Context, ev Event) error { return s.addEvent(ctx, s.db, ev) }
+func (s *sqlStore) AddEvent(ctx context.Context, ev Event) error { return s.addEvent(ctx, s.w, ev) }
 
 func (s *sqlStore) Events(ctx context.Context, jobID string, after int64, limit int) ([]Event, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.q("SELECT id, job_id, type, data, created_at FROM events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?"),
+	rows, err := s.r.QueryContext(ctx, s.d.q("SELECT id, job_id, type, data, created_at FROM events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?"),
 		jobID, after, limit)
 	if err != nil {
 		return nil, err
@@ -767,7 +786,7 @@ func (s *sqlStore) Events(ctx context.Context, jobID string, after int64, limit 
 	return out, rows.Err()
 }
 
-func (s *sqlStore) recordDelivery(ctx context.Context, tx *sql.Tx, bodyHash string) error {
+func (s *sqlStore) recordDelivery(ctx context.Context, tx *sqlTx, bodyHash string) error {
 	res, err := tx.ExecContext(ctx, s.d.q("INSERT INTO webhook_deliveries (body_sha256, received_at) VALUES (?, ?) ON CONFLICT (body_sha256) DO NOTHING"),
 		bodyHash, time.Now().UnixMilli())
 	if err != nil {
@@ -780,7 +799,7 @@ func (s *sqlStore) recordDelivery(ctx context.Context, tx *sql.Tx, bodyHash stri
 }
 
 func (s *sqlStore) RecordDelivery(ctx context.Context, bodyHash string, events []Event) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sqlTx) error {
 		if err := s.recordDelivery(ctx, tx, bodyHash); err != nil {
 			return err
 		}

@@ -117,7 +117,7 @@ const inFlightSQL = "('creating', 'submitted', 'queued', 'rendering')"
 // checkInFlight fails with ErrThrottled when the tenant already has limit
 // jobs in flight. The tenant row is locked first (PostgreSQL: FOR UPDATE;
 // SQLite transactions are serialized), so two workers cannot both pass.
-func (s *sqlStore) checkInFlight(ctx context.Context, tx *sql.Tx, j *Job, limit int, _ time.Duration) error {
+func (s *sqlStore) checkInFlight(ctx context.Context, tx *sqlTx, j *Job, limit int, _ time.Duration) error {
 	lock := "SELECT id FROM tenants WHERE id = ?"
 	if s.d.name == "postgres" {
 		lock += " FOR UPDATE"
@@ -145,7 +145,7 @@ func (s *sqlStore) UpdateTenantLimits(ctx context.Context, t *Tenant) error {
 	if t.MaxInFlight != nil {
 		maxInFlight = *t.MaxInFlight
 	}
-	res, err := s.db.ExecContext(ctx, s.d.q("UPDATE tenants SET credit_budget = ?, max_in_flight = ?, delete_upstream_after_store = ? WHERE id = ?"),
+	res, err := s.w.ExecContext(ctx, s.d.q("UPDATE tenants SET credit_budget = ?, max_in_flight = ?, delete_upstream_after_store = ? WHERE id = ?"),
 		budget, maxInFlight, boolInt(t.DeleteUpstreamAfterStore), t.ID)
 	if err != nil {
 		return err
@@ -161,7 +161,7 @@ func (s *sqlStore) UpdateTenantLimits(ctx context.Context, t *Tenant) error {
 const uploadCols = "id, tenant_id, media, ext, token_hash, storage_key, size, sha256, upstream_path, created_at, expires_at, stored_at"
 
 func (s *sqlStore) CreateUpload(ctx context.Context, u *Upload) error {
-	_, err := s.db.ExecContext(ctx, s.d.q("INSERT INTO uploads ("+uploadCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+	_, err := s.w.ExecContext(ctx, s.d.q("INSERT INTO uploads ("+uploadCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
 		u.ID, u.TenantID, u.Media, u.Ext, u.TokenHash, nstr(u.StorageKey), nullSize(u), nstr(u.SHA256), nstr(u.UpstreamPath),
 		u.CreatedAt.UnixMilli(), u.ExpiresAt.UnixMilli(), ntime(u.StoredAt))
 	return err
@@ -183,7 +183,7 @@ func (s *sqlStore) Upload(ctx context.Context, tenantID, id string) (*Upload, er
 	var key, sum, up sql.NullString
 	var size, stored sql.NullInt64
 	var created, expires int64
-	err := s.db.QueryRowContext(ctx, s.d.q(q), args...).Scan(&u.ID, &u.TenantID, &u.Media, &u.Ext, &u.TokenHash, &key, &size, &sum, &up,
+	err := s.r.QueryRowContext(ctx, s.d.q(q), args...).Scan(&u.ID, &u.TenantID, &u.Media, &u.Ext, &u.TokenHash, &key, &size, &sum, &up,
 		&created, &expires, &stored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -197,7 +197,7 @@ func (s *sqlStore) Upload(ctx context.Context, tenantID, id string) (*Upload, er
 }
 
 func (s *sqlStore) UpdateUpload(ctx context.Context, u *Upload) error {
-	_, err := s.db.ExecContext(ctx, s.d.q("UPDATE uploads SET storage_key = ?, size = ?, sha256 = ?, upstream_path = ?, stored_at = ? WHERE id = ?"),
+	_, err := s.w.ExecContext(ctx, s.d.q("UPDATE uploads SET storage_key = ?, size = ?, sha256 = ?, upstream_path = ?, stored_at = ? WHERE id = ?"),
 		nstr(u.StorageKey), nullSize(u), nstr(u.SHA256), nstr(u.UpstreamPath), ntime(u.StoredAt), u.ID)
 	return err
 }
@@ -205,14 +205,14 @@ func (s *sqlStore) UpdateUpload(ctx context.Context, u *Upload) error {
 // --- face detections ---
 
 func (s *sqlStore) AddFaceDetection(ctx context.Context, id, tenantID string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.d.q("INSERT INTO face_detections (id, tenant_id, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING"),
+	_, err := s.w.ExecContext(ctx, s.d.q("INSERT INTO face_detections (id, tenant_id, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING"),
 		id, tenantID, at.UnixMilli())
 	return err
 }
 
 func (s *sqlStore) FaceDetectionTenant(ctx context.Context, id string) (string, error) {
 	var t string
-	err := s.db.QueryRowContext(ctx, s.d.q("SELECT tenant_id FROM face_detections WHERE id = ?"), id).Scan(&t)
+	err := s.r.QueryRowContext(ctx, s.d.q("SELECT tenant_id FROM face_detections WHERE id = ?"), id).Scan(&t)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
 	}
@@ -241,7 +241,7 @@ func scanCallback(row interface{ Scan(...any) error }) (*Callback, error) {
 	return &c, nil
 }
 
-func (s *sqlStore) insertCallback(ctx context.Context, tx *sql.Tx, c Callback) error {
+func (s *sqlStore) insertCallback(ctx context.Context, tx *sqlTx, c Callback) error {
 	_, err := tx.ExecContext(ctx, s.d.q("INSERT INTO callbacks (job_id, tenant_id, type, url, body, status, attempts, next_run_at, created_at) "+
 		"VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)"),
 		c.JobID, c.TenantID, c.Type, c.URL, string(c.Body), CallbackPending, c.NextRunAt.UnixMilli(), c.CreatedAt.UnixMilli())
@@ -254,7 +254,7 @@ func (s *sqlStore) ClaimCallbacks(ctx context.Context, owner string, now, until 
 		"ORDER BY next_run_at LIMIT ?" + s.d.lockSkip + ") " +
 		"AND next_run_at <= ? AND (lease_until IS NULL OR lease_until < ?) RETURNING " + callbackCols
 	n := now.UnixMilli()
-	rows, err := s.db.QueryContext(ctx, s.d.q(q), owner, until.UnixMilli(), n, n, limit, n, n)
+	rows, err := s.w.QueryContext(ctx, s.d.q(q), owner, until.UnixMilli(), n, n, limit, n, n)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +271,7 @@ func (s *sqlStore) ClaimCallbacks(ctx context.Context, owner string, now, until 
 }
 
 func (s *sqlStore) FinishCallbackAttempt(ctx context.Context, cb *Callback, a CallbackAttempt, ev Event) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sqlTx) error {
 		res, err := tx.ExecContext(ctx, s.d.q("UPDATE callbacks SET status = ?, attempts = ?, next_run_at = ?, lease_owner = NULL, lease_until = NULL, "+
 			"last_code = ?, last_error = ?, delivered_at = ? WHERE id = ? AND lease_owner = ?"),
 			cb.Status, cb.Attempts, ntime(cb.NextRunAt), nint(cb.LastCode), nstr(cb.LastError), ntime(cb.DeliveredAt), cb.ID, cb.LeaseOwner)
@@ -299,7 +299,7 @@ func nint(n int) any {
 }
 
 func (s *sqlStore) Callbacks(ctx context.Context, jobID string) ([]*Callback, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.q("SELECT "+callbackCols+" FROM callbacks WHERE job_id = ? ORDER BY id"), jobID)
+	rows, err := s.r.QueryContext(ctx, s.d.q("SELECT "+callbackCols+" FROM callbacks WHERE job_id = ? ORDER BY id"), jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +316,7 @@ func (s *sqlStore) Callbacks(ctx context.Context, jobID string) ([]*Callback, er
 }
 
 func (s *sqlStore) CallbackAttempts(ctx context.Context, callbackID int64) ([]CallbackAttempt, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.q("SELECT id, callback_id, job_id, attempt, status_code, error, duration_ms, created_at "+
+	rows, err := s.r.QueryContext(ctx, s.d.q("SELECT id, callback_id, job_id, attempt, status_code, error, duration_ms, created_at "+
 		"FROM callback_attempts WHERE callback_id = ? ORDER BY id"), callbackID)
 	if err != nil {
 		return nil, err
@@ -340,7 +340,7 @@ func (s *sqlStore) CallbackAttempts(ctx context.Context, callbackID int64) ([]Ca
 
 func (s *sqlStore) NextCallbackDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
-	err := s.db.QueryRowContext(ctx, "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_run_at "+
+	err := s.r.QueryRowContext(ctx, "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_run_at "+
 		"THEN lease_until ELSE next_run_at END) FROM callbacks WHERE next_run_at IS NOT NULL").Scan(&next)
 	if err != nil || !next.Valid {
 		return time.Time{}, false, err
@@ -355,19 +355,19 @@ func (s *sqlStore) URLSigningKey(ctx context.Context) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	if _, err := s.db.ExecContext(ctx, s.d.q("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING"),
+	if _, err := s.w.ExecContext(ctx, s.d.q("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING"),
 		"url_signing_key", hex.EncodeToString(b)); err != nil {
 		return nil, err
 	}
 	var v string
-	if err := s.db.QueryRowContext(ctx, s.d.q("SELECT v FROM meta WHERE k = ?"), "url_signing_key").Scan(&v); err != nil {
+	if err := s.r.QueryRowContext(ctx, s.d.q("SELECT v FROM meta WHERE k = ?"), "url_signing_key").Scan(&v); err != nil {
 		return nil, err
 	}
 	return hex.DecodeString(v)
 }
 
 func (s *sqlStore) CountJobsByStatus(ctx context.Context) (map[Status]int64, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT status, COUNT(*) FROM jobs GROUP BY status")
+	rows, err := s.r.QueryContext(ctx, "SELECT status, COUNT(*) FROM jobs GROUP BY status")
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +386,7 @@ func (s *sqlStore) CountJobsByStatus(ctx context.Context) (map[Status]int64, err
 
 func (s *sqlStore) StorageBytes(ctx context.Context) (int64, error) {
 	var n sql.NullInt64
-	err := s.db.QueryRowContext(ctx, "SELECT SUM(size) FROM outputs WHERE storage_key IS NOT NULL AND stored_at IS NOT NULL").Scan(&n)
+	err := s.r.QueryRowContext(ctx, "SELECT SUM(size) FROM outputs WHERE storage_key IS NOT NULL AND stored_at IS NOT NULL").Scan(&n)
 	return n.Int64, err
 }
 
@@ -403,7 +403,7 @@ func (s *sqlStore) Cleanup(ctx context.Context, before time.Time) (int64, error)
 		{"DELETE FROM callback_attempts WHERE created_at < ? AND callback_id IN (SELECT id FROM callbacks WHERE next_run_at IS NULL)", []any{b}},
 		{"DELETE FROM callbacks WHERE created_at < ? AND next_run_at IS NULL AND id NOT IN (SELECT callback_id FROM callback_attempts)", []any{b}},
 	} {
-		res, err := s.db.ExecContext(ctx, s.d.q(q.sql), q.args...)
+		res, err := s.w.ExecContext(ctx, s.d.q(q.sql), q.args...)
 		if err != nil {
 			return total, err
 		}
