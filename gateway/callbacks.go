@@ -330,6 +330,14 @@ func (g *Gateway) cleanupLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if n, err := g.store.CleanupInbox(ctx, g.now().Add(-g.cfg.InboxTTL)); err != nil && ctx.Err() == nil {
+			g.log.Warn("gateway: webhook inbox cleanup", "err", err)
+		} else if n > 0 {
+			g.log.Info("gateway: webhook inbox cleanup (deliveries for projects no job recorded)", "rows_deleted", n)
+		}
+		if g.cfg.Retention <= 0 {
+			continue
+		}
 		n, err := g.store.Cleanup(ctx, g.now().Add(-g.cfg.Retention))
 		if err != nil && ctx.Err() == nil {
 			g.log.Warn("gateway: retention cleanup", "err", err)

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -113,6 +114,10 @@ type Config struct {
 	// everything), every CleanupInterval (default 1h).
 	Retention       time.Duration
 	CleanupInterval time.Duration
+	// InboxTTL is how long a webhook for a project no job has recorded is
+	// kept for the create's answer to catch up (default 1h); it runs with
+	// the retention clean-up, which then always runs.
+	InboxTTL time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -174,6 +179,7 @@ func (c *Config) defaults() error {
 		c.Retention = 30 * 24 * time.Hour
 	}
 	setDur(&c.CleanupInterval, time.Hour)
+	setDur(&c.InboxTTL, time.Hour)
 	return nil
 }
 
@@ -205,6 +211,10 @@ type Gateway struct {
 	dispatchDone chan struct{}
 	work         sync.WaitGroup
 	closeOnce    sync.Once
+
+	// afterCreate, when set (tests), runs between a create's answer and
+	// recording it.
+	afterCreate atomic.Pointer[func(upstreamID string)]
 }
 
 // New starts a gateway on cfg: its workers begin claiming due jobs at once.
@@ -241,7 +251,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.background.Add(1)
 		go func() { defer g.background.Done(); g.sendCallbacks(claimCtx) }()
 	}
-	if cfg.Retention > 0 {
+	{
 		g.background.Add(1)
 		go func() { defer g.background.Done(); g.cleanupLoop(claimCtx) }()
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -58,9 +59,22 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	j, err := g.store.JobByUpstreamID(ctx, ev.Payload.ID)
 	if errors.Is(err, ErrNotFound) {
-		// Not ours, or the create's answer is not recorded yet: polling
-		// catches up with the latter.
-		g.log.Debug("gateway: webhook for an unknown project", "project", ev.Payload.ID, "type", ev.Type)
+		// Not ours, or the create's answer is not recorded yet: keep it in
+		// the inbox (durably, before answering), where recording the
+		// upstream id finds it.
+		if err := g.store.AddInbox(ctx, InboxEntry{Hash: hash, UpstreamID: ev.Payload.ID, Type: string(ev.Type),
+			Body: body, ReceivedAt: g.now()}); err != nil {
+			g.log.Error("gateway: webhook inbox", "project", ev.Payload.ID, "err", err)
+			writeError(w, http.StatusInternalServerError, "internal", "could not record the delivery; retry", nil)
+			return
+		}
+		g.metrics.webhooks.WithLabelValues("inbox").Inc()
+		g.log.Debug("gateway: webhook for an unknown project kept in the inbox", "project", ev.Payload.ID, "type", ev.Type)
+		// The id may have been recorded since the lookup, after its
+		// recorder looked at the inbox: then apply it here.
+		if j, err := g.store.JobByUpstreamID(ctx, ev.Payload.ID); err == nil {
+			g.drainInbox(ctx, j.UpstreamID)
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -68,8 +82,33 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
 		return
 	}
+	err = g.applyWebhook(ctx, j, ev, hash, map[string]any{"lag_ms": lag.Milliseconds()})
+	switch {
+	case errors.Is(err, ErrDuplicate):
+		g.metrics.webhooks.WithLabelValues("duplicate").Inc()
+		g.log.Debug("gateway: duplicate webhook ignored", "job", j.ID, "type", ev.Type)
+	case err != nil:
+		g.log.Error("gateway: webhook", "job", j.ID, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "could not record the delivery; retry", nil)
+		return
+	default:
+		g.metrics.webhooks.WithLabelValues("applied").Inc()
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// applyWebhook advances j with a verified delivery (hash: its body's
+// sha256, the dedupe key), recording the delivery and a "webhook" event
+// (with extra in its data) in the same transaction. ErrDuplicate: the
+// delivery was processed before.
+func (g *Gateway) applyWebhook(ctx context.Context, j *Job, ev *webhook.Event, hash string, extra map[string]any) error {
 	st := stateFromWebhook(ev.Payload)
-	received := event2(j.ID, "webhook", map[string]any{"type": ev.Type, "upstream_status": ev.Payload.Status, "lag_ms": lag.Milliseconds()})
+	data := map[string]any{"type": ev.Type, "upstream_status": ev.Payload.Status}
+	for k, v := range extra {
+		data[k] = v
+	}
+	received := event2(j.ID, "webhook", data)
+	var err error
 	for range 5 {
 		u, changed := g.apply(j, st, g.now())
 		if !changed {
@@ -90,17 +129,44 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	switch {
-	case errors.Is(err, ErrDuplicate):
-		g.metrics.webhooks.WithLabelValues("duplicate").Inc()
-		g.log.Debug("gateway: duplicate webhook ignored", "job", j.ID, "type", ev.Type)
-	case err != nil:
-		g.log.Error("gateway: webhook", "job", j.ID, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal", "could not record the delivery; retry", nil)
-		return
-	default:
-		g.metrics.webhooks.WithLabelValues("applied").Inc()
+	if err == nil {
 		g.nudge()
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return err
+}
+
+// drainInbox applies the webhooks kept for an upstream project that now
+// has a job. Both sides call it after their own write is committed: the
+// worker after recording the upstream id, the webhook handler after
+// keeping a delivery (when the job then exists). Whichever commits last
+// sees the other's write, so a kept delivery is not missed; when both see
+// it, the dedupe row makes the second application a no-op. A crash in
+// between leaves the job to its fallback poll.
+func (g *Gateway) drainInbox(ctx context.Context, upstreamID string) {
+	entries, err := g.store.Inbox(ctx, upstreamID)
+	if err != nil {
+		g.log.Warn("gateway: read webhook inbox", "project", upstreamID, "err", err)
+		return
+	}
+	for _, e := range entries {
+		ev, err := webhook.Parse(e.Body)
+		if err == nil {
+			var j *Job
+			if j, err = g.store.JobByUpstreamID(ctx, upstreamID); err == nil {
+				err = g.applyWebhook(ctx, j, ev, e.Hash, map[string]any{"held_ms": g.now().Sub(e.ReceivedAt).Milliseconds(), "inbox": true})
+			}
+		}
+		switch {
+		case err == nil:
+			g.metrics.webhooks.WithLabelValues("applied").Inc()
+		case errors.Is(err, ErrDuplicate):
+		case errors.Is(err, ErrNotFound), errors.Is(err, webhook.ErrMalformedBody), errors.Is(err, webhook.ErrUnknownEvent):
+		default:
+			g.log.Warn("gateway: apply webhook from the inbox", "project", upstreamID, "err", err)
+			continue // keep it for a later try (or the clean-up)
+		}
+		if err := g.store.DeleteInbox(ctx, e.Hash); err != nil {
+			g.log.Warn("gateway: delete webhook inbox entry", "project", upstreamID, "err", err)
+		}
+	}
 }

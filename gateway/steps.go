@@ -78,6 +78,9 @@ func (g *Gateway) submit(ctx context.Context, j *Job) error {
 	}
 
 	res, err := g.upCreate(ctx, j.Tool, params)
+	if h := g.afterCreate.Load(); h != nil && err == nil {
+		(*h)(res.ID) // tests: let the project's webhooks arrive first
+	}
 	now := g.now()
 	release(j)
 	switch {
@@ -142,6 +145,8 @@ func (g *Gateway) recordCreated(ctx context.Context, j *Job, res *magichour.Crea
 		if !errors.Is(err, ErrConflict) {
 			if err == nil {
 				g.nudge()
+				// Webhooks that outran this answer wait in the inbox.
+				g.drainInbox(context.WithoutCancel(ctx), res.ID)
 			}
 			return err
 		}
@@ -451,14 +456,14 @@ func (g *Gateway) download(ctx context.Context, j *Job, o *Output) error {
 	o.StorageKey, o.Size, o.SHA256, o.StoredAt = key, size, sum, g.now()
 	o.ContentType = resp.Header.Get("Content-Type")
 	sctx := context.WithoutCancel(ctx)
-	if err := g.store.UpdateOutput(sctx, *o); err != nil {
-		return err
-	}
-	return g.store.AddEvent(sctx, event2(j.ID, "output_stored", map[string]any{"index": o.Index, "size": size, "sha256": sum}))
+	return g.store.UpdateOutput(sctx, *o, event2(j.ID, "output_stored", map[string]any{"index": o.Index, "size": size, "sha256": sum}))
 }
 
-// storageKey is "<tenant>/<job>/<index><ext>", the extension taken from
-// the download URL's path when it looks like one.
+// storageKey is "<tenant>/<shard>/<job>-<index><ext>", the extension
+// taken from the download URL's path when it looks like one. The shard is
+// the job id's last two characters (random: 1,024 folders per tenant), so
+// folders are created once rather than one per job (older keys,
+// "<tenant>/<job>/<index><ext>", stay valid: keys are stored per output).
 func storageKey(j *Job, o *Output) string {
 	ext := ""
 	if i := strings.IndexAny(o.UpstreamURL, "?#"); i >= 0 {
@@ -469,5 +474,5 @@ func storageKey(j *Job, o *Output) string {
 	if len(ext) > 8 || strings.ContainsAny(ext, "/\\:") {
 		ext = ""
 	}
-	return fmt.Sprintf("%s/%s/%d%s", j.TenantID, j.ID, o.Index, strings.ToLower(ext))
+	return fmt.Sprintf("%s/%s/%s-%d%s", j.TenantID, j.ID[len(j.ID)-2:], j.ID, o.Index, strings.ToLower(ext))
 }

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Storage keeps job outputs. Keys are slash-separated relative paths
@@ -51,9 +53,12 @@ func OpenStorage(rawURL string) (Storage, error) {
 }
 
 // FileStorage keeps objects as files under a folder. Put writes to a
-// temporary file, fsyncs it and renames it into place.
+// temporary file, fsyncs it, renames it into place and fsyncs the folder.
+// Folders are created once (and their entry in the parent fsynced) and
+// remembered, so a Put into a known folder does no MkdirAll.
 type FileStorage struct {
 	root string
+	dirs sync.Map // folders known to exist, with a durable entry
 }
 
 // NewFileStorage creates dir if needed and returns a FileStorage on it.
@@ -65,7 +70,38 @@ func NewFileStorage(dir string) (*FileStorage, error) {
 	if err := os.MkdirAll(abs, 0o750); err != nil {
 		return nil, fmt.Errorf("gateway: create storage folder: %w", err)
 	}
-	return &FileStorage{root: abs}, nil
+	s := &FileStorage{root: abs}
+	s.dirs.Store(abs, struct{}{})
+	return s, nil
+}
+
+// ensureDir creates dir and its missing parents under the root, fsyncing
+// each parent so that the new entry survives a crash, once per folder.
+func (s *FileStorage) ensureDir(dir string) error {
+	if _, ok := s.dirs.Load(dir); ok {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent == dir || !strings.HasPrefix(dir, s.root) {
+		return fmt.Errorf("gateway: storage folder %q outside %q", dir, s.root)
+	}
+	if err := s.ensureDir(parent); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	syncDir(parent)
+	s.dirs.Store(dir, struct{}{})
+	return nil
+}
+
+// syncDir makes the entries of a folder durable; best effort.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
 }
 
 // Root returns the folder.
@@ -85,10 +121,19 @@ func (s *FileStorage) Put(ctx context.Context, key string, r io.Reader) (int64, 
 	if err != nil {
 		return 0, "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+	dir := filepath.Dir(dst)
+	if err := s.ensureDir(dir); err != nil {
 		return 0, "", err
 	}
-	f, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		// Removed behind our back: forget it and create it again.
+		s.dirs.Delete(dir)
+		if err := s.ensureDir(dir); err != nil {
+			return 0, "", err
+		}
+		f, err = os.CreateTemp(dir, ".tmp-*")
+	}
 	if err != nil {
 		return 0, "", err
 	}
@@ -115,10 +160,8 @@ func (s *FileStorage) Put(ctx context.Context, key string, r io.Reader) (int64, 
 		return 0, "", err
 	}
 	ok = true
-	if d, err := os.Open(filepath.Dir(dst)); err == nil {
-		_ = d.Sync() // make the rename durable; best effort
-		d.Close()
-	}
+	syncDir(dir) // make the rename durable
+
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 

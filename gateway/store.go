@@ -233,7 +233,8 @@ type Store interface {
 	NextDue(ctx context.Context) (time.Time, bool, error)
 
 	Outputs(ctx context.Context, jobID string) ([]Output, error)
-	UpdateOutput(ctx context.Context, o Output) error
+	// UpdateOutput saves o and adds evs (the job's timeline) atomically.
+	UpdateOutput(ctx context.Context, o Output, evs ...Event) error
 	AddEvent(ctx context.Context, ev Event) error
 	// Events returns a job's events with id > after, oldest first.
 	Events(ctx context.Context, jobID string, after int64, limit int) ([]Event, error)
@@ -727,21 +728,31 @@ func (s *sqlStore) Outputs(ctx context.Context, jobID string) ([]Output, error) 
 	return out, rows.Err()
 }
 
-func (s *sqlStore) UpdateOutput(ctx context.Context, o Output) error {
+func (s *sqlStore) UpdateOutput(ctx context.Context, o Output, evs ...Event) error {
 	var size any
 	if !o.StoredAt.IsZero() {
 		size = o.Size
 	}
-	res, err := s.w.ExecContext(ctx, s.d.q("UPDATE outputs SET upstream_url = ?, expires_at = ?, storage_key = ?, size = ?, "+
-		"sha256 = ?, content_type = ?, stored_at = ? WHERE job_id = ? AND idx = ?"),
-		o.UpstreamURL, ntime(o.ExpiresAt), nstr(o.StorageKey), size, nstr(o.SHA256), nstr(o.ContentType), ntime(o.StoredAt), o.JobID, o.Index)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.tx(ctx, func(tx *sqlTx) error {
+		res, err := tx.ExecContext(ctx, s.d.q("UPDATE outputs SET upstream_url = ?, expires_at = ?, storage_key = ?, size = ?, "+
+			"sha256 = ?, content_type = ?, stored_at = ? WHERE job_id = ? AND idx = ?"),
+			o.UpstreamURL, ntime(o.ExpiresAt), nstr(o.StorageKey), size, nstr(o.SHA256), nstr(o.ContentType), ntime(o.StoredAt), o.JobID, o.Index)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		for _, ev := range evs {
+			if ev.JobID == "" {
+				ev.JobID = o.JobID
+			}
+			if err := s.addEvent(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // --- events ---

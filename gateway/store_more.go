@@ -102,6 +102,26 @@ type extraStore interface {
 	// Cleanup deletes events and callback rows of finished jobs, and
 	// webhook dedupe rows, older than before; it returns the rows deleted.
 	Cleanup(ctx context.Context, before time.Time) (int64, error)
+
+	// AddInbox keeps a verified webhook for a project no job has recorded
+	// yet (a repeat of the same body is a no-op).
+	AddInbox(ctx context.Context, e InboxEntry) error
+	// Inbox returns the kept webhooks of an upstream project, oldest first.
+	Inbox(ctx context.Context, upstreamID string) ([]InboxEntry, error)
+	// DeleteInbox removes a kept webhook (applied, or not applicable).
+	DeleteInbox(ctx context.Context, hash string) error
+	// CleanupInbox deletes kept webhooks received before before.
+	CleanupInbox(ctx context.Context, before time.Time) (int64, error)
+}
+
+// InboxEntry is a verified webhook delivery for an upstream project that
+// no job had recorded when it arrived.
+type InboxEntry struct {
+	Hash       string // hex sha256 of the body (the dedupe key)
+	UpstreamID string
+	Type       string
+	Body       []byte
+	ReceivedAt time.Time
 }
 
 func boolInt(b bool) int {
@@ -411,4 +431,50 @@ func (s *sqlStore) Cleanup(ctx context.Context, before time.Time) (int64, error)
 		total += n
 	}
 	return total, nil
+}
+
+// --- webhook inbox ---
+
+func (s *sqlStore) AddInbox(ctx context.Context, e InboxEntry) error {
+	_, err := s.w.ExecContext(ctx, s.d.q("INSERT INTO webhook_inbox (body_sha256, upstream_id, type, body, received_at) "+
+		"VALUES (?, ?, ?, ?, ?) ON CONFLICT (body_sha256) DO NOTHING"),
+		e.Hash, e.UpstreamID, e.Type, string(e.Body), e.ReceivedAt.UnixMilli())
+	return err
+}
+
+func (s *sqlStore) Inbox(ctx context.Context, upstreamID string) ([]InboxEntry, error) {
+	// A reader sees every write committed before the query starts (WAL
+	// snapshot per statement; PostgreSQL read committed), which is all
+	// the inbox's handshake needs (see Gateway.drainInbox).
+	rows, err := s.r.QueryContext(ctx, s.d.q("SELECT body_sha256, upstream_id, type, body, received_at FROM webhook_inbox "+
+		"WHERE upstream_id = ? ORDER BY received_at, body_sha256"), upstreamID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []InboxEntry
+	for rows.Next() {
+		var e InboxEntry
+		var body string
+		var at int64
+		if err := rows.Scan(&e.Hash, &e.UpstreamID, &e.Type, &body, &at); err != nil {
+			return nil, err
+		}
+		e.Body, e.ReceivedAt = []byte(body), time.UnixMilli(at).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) DeleteInbox(ctx context.Context, hash string) error {
+	_, err := s.w.ExecContext(ctx, s.d.q("DELETE FROM webhook_inbox WHERE body_sha256 = ?"), hash)
+	return err
+}
+
+func (s *sqlStore) CleanupInbox(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, s.d.q("DELETE FROM webhook_inbox WHERE received_at < ?"), before.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

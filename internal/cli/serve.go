@@ -27,8 +27,8 @@ import (
 type serveOptions struct {
 	addr, db, storage, secret, publicURL string
 	workers                              int
-	emulatorSpeed                        float64
-	shutdownGrace                        time.Duration
+	emulatorSpeed, upstreamSpeed         float64
+	shutdownGrace, lease                 time.Duration
 
 	upstreamRPS           float64
 	allowPrivateCallbacks bool
@@ -77,6 +77,8 @@ Prometheus metrics at /metrics.`,
 	fl.IntVar(&o.workers, "workers", 8, "jobs worked on at once by this process")
 	fl.StringVar(&o.publicURL, "public-url", "", "public base URL of this gateway, for the webhook URL to register and callback bodies (default http://<addr>)")
 	fl.Float64Var(&o.emulatorSpeed, "emulator-speed", 20, "speed of the in-process emulator used when no API key is set")
+	fl.Float64Var(&o.upstreamSpeed, "upstream-speed", 1, "how much faster than Magic Hour the upstream runs (an external `hourglass emulate --speed N` at --base-url): scales the expected times after which jobs without a webhook are polled")
+	fl.DurationVar(&o.lease, "lease", 30*time.Second, "how long a claimed job stays reserved without a heartbeat; work of a crashed process is picked up after it")
 	fl.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long a shutdown waits for in-flight work (the rest resumes on the next start)")
 	fl.Float64Var(&o.upstreamRPS, "upstream-rps", 10, "calls per second to Magic Hour from this process (negative: no limit)")
 	fl.BoolVar(&o.allowPrivateCallbacks, "allow-private-callbacks", false, "let callback URLs reach loopback/private/link-local addresses (off: SSRF guard)")
@@ -149,7 +151,13 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	baseURL, _ := cmd.Flags().GetString("base-url")
 	secret := o.secret
 	var emu *emulator.Server
-	speed := 1.0
+	if o.upstreamSpeed <= 0 {
+		return fmt.Errorf("--upstream-speed: want a positive number, got %g", o.upstreamSpeed)
+	}
+	if o.lease < time.Second {
+		return fmt.Errorf("--lease: want at least 1s, got %s", o.lease)
+	}
+	speed := o.upstreamSpeed
 	if strings.TrimSpace(key) == "" {
 		if secret == "" {
 			secret = "whsec_" + randomHex(16)
@@ -193,7 +201,7 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	}
 	gw, err := gateway.New(gateway.Config{
 		Store: store, Storage: storage, Upstream: up, WebhookSecrets: secrets,
-		Workers: o.workers, Speed: speed, ShutdownGrace: o.shutdownGrace, Logger: logger,
+		Workers: o.workers, Speed: speed, LeaseDuration: o.lease, ShutdownGrace: o.shutdownGrace, Logger: logger,
 		PublicURL: public, UpstreamRPS: o.upstreamRPS, AllowPrivateCallbacks: o.allowPrivateCallbacks,
 		CallbackWorkers: o.callbackWorkers, MaxUploadBytes: o.maxUploadBytes, MaxBodyBytes: o.maxBodyBytes,
 		Retention: retention,

@@ -366,7 +366,11 @@ func verifyOutputs(ctx context.Context, cl *gwproc.Client, upstream, storage str
 	if len(urls) != len(j.Outputs) {
 		return 0, fmt.Errorf("%d outputs, upstream project has %d downloads", len(j.Outputs), len(urls))
 	}
-	files, _ := filepath.Glob(filepath.Join(storage, "*", j.ID, "*"))
+	// Storage keys: <tenant>/<shard>/<job>-<n><ext> (older gateways:
+	// <tenant>/<job>/<n><ext>).
+	files, _ := filepath.Glob(filepath.Join(storage, "*", "*", j.ID+"-*"))
+	old, _ := filepath.Glob(filepath.Join(storage, "*", j.ID, "*"))
+	files = append(files, old...)
 	sort.Strings(files)
 	n := 0
 	for i, o := range j.Outputs {
@@ -382,7 +386,8 @@ func verifyOutputs(ctx context.Context, cl *gwproc.Client, upstream, storage str
 		}
 		var file string
 		for _, f := range files {
-			if strings.HasPrefix(filepath.Base(f), fmt.Sprintf("%d.", o.Index)) || filepath.Base(f) == fmt.Sprint(o.Index) {
+			base := strings.TrimPrefix(filepath.Base(f), j.ID+"-")
+			if strings.HasPrefix(base, fmt.Sprintf("%d.", o.Index)) || base == fmt.Sprint(o.Index) {
 				file = f
 			}
 		}

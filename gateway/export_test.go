@@ -1,0 +1,5 @@
+package gateway
+
+// SetAfterCreate makes g call f between a create's answer and recording it
+// (tests: webhooks that outrun the create's answer).
+func SetAfterCreate(g *Gateway, f func(upstreamID string)) { g.afterCreate.Store(&f) }
