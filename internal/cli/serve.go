@@ -116,6 +116,12 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 		ctx = context.Background()
 	}
 	out := cmd.OutOrStdout()
+	if o.upstreamSpeed <= 0 {
+		return fmt.Errorf("--upstream-speed: want a positive number, got %g", o.upstreamSpeed)
+	}
+	if o.lease < time.Second {
+		return fmt.Errorf("--lease: want at least 1s, got %s", o.lease)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -151,12 +157,6 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	baseURL, _ := cmd.Flags().GetString("base-url")
 	secret := o.secret
 	var emu *emulator.Server
-	if o.upstreamSpeed <= 0 {
-		return fmt.Errorf("--upstream-speed: want a positive number, got %g", o.upstreamSpeed)
-	}
-	if o.lease < time.Second {
-		return fmt.Errorf("--lease: want at least 1s, got %s", o.lease)
-	}
 	speed := o.upstreamSpeed
 	if strings.TrimSpace(key) == "" {
 		if secret == "" {

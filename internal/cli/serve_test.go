@@ -114,3 +114,36 @@ func TestServeEmbeddedDefault(t *testing.T) {
 		t.Errorf("after restart: %d %s", code, again.Status)
 	}
 }
+
+// --lease and --upstream-speed (and their HOURGLASS_* variables) are
+// checked before anything starts.
+func TestServeLeaseAndUpstreamSpeedFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{args: []string{"--lease", "500ms"}, want: "--lease: want at least 1s"},
+		{env: map[string]string{"HOURGLASS_LEASE": "10ms"}, want: "--lease: want at least 1s, got 10ms"},
+		{args: []string{"--upstream-speed", "0"}, want: "--upstream-speed: want a positive number"},
+		{env: map[string]string{"HOURGLASS_UPSTREAM_SPEED": "-2"}, want: "--upstream-speed: want a positive number, got -2"},
+		{env: map[string]string{"HOURGLASS_LEASE": "soon"}, want: "HOURGLASS_LEASE"},
+	} {
+		for k, v := range c.env {
+			t.Setenv(k, v)
+		}
+		dir := t.TempDir()
+		root := NewRoot()
+		root.SetOut(&syncBuffer{})
+		root.SetErr(&syncBuffer{})
+		root.SetArgs(append([]string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite://" + filepath.Join(dir, "hg.db"),
+			"--storage", "file://" + filepath.Join(dir, "outputs")}, c.args...))
+		err := root.ExecuteContext(context.Background())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v %v: err %v, want %q", c.args, c.env, err, c.want)
+		}
+		for k := range c.env {
+			t.Setenv(k, "")
+		}
+	}
+}
