@@ -4,8 +4,6 @@ package gateway
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"strings"
 	"time"
 )
@@ -24,19 +22,7 @@ func (s *sqlStore) dashboardSecret(ctx context.Context) (string, error) {
 
 func (s *sqlStore) queryJobs(ctx context.Context, q string, args ...any) ([]*Job, error) {
 	rows, err := s.r.QueryContext(ctx, s.d.q(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanJob)
 }
 
 func (s *sqlStore) jobsChangedSince(ctx context.Context, f JobFilter, since time.Time, limit int) ([]*Job, error) {
@@ -112,23 +98,5 @@ func (s *sqlStore) eventsOfType(ctx context.Context, tenantID, typ string, since
 	q += " WHERE e.type = ? AND e.created_at >= ? ORDER BY e.id DESC LIMIT ?"
 	args = append(args, typ, since.UnixMilli(), limit)
 	rows, err := s.r.QueryContext(ctx, s.d.q(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		var ev Event
-		var data sql.NullString
-		var created int64
-		if err := rows.Scan(&ev.ID, &ev.JobID, &ev.Type, &data, &created); err != nil {
-			return nil, err
-		}
-		if data.Valid {
-			ev.Data = json.RawMessage(data.String)
-		}
-		ev.CreatedAt = time.UnixMilli(created).UTC()
-		out = append(out, ev)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanEvent)
 }

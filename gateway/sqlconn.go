@@ -167,3 +167,24 @@ func (t *sqlTx) QueryRowContext(ctx context.Context, query string, args ...any) 
 	}
 	return t.tx.QueryRowContext(ctx, query, args...)
 }
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// collect reads every row of a query's result with scan. rows and err are
+// what QueryContext returned; rows is closed.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -338,7 +338,7 @@ func (s *sqlStore) tx(ctx context.Context, fn func(*sqlTx) error) error {
 
 const tenantCols = "id, name, key_hash, secret, credit_budget, credits_used, created_at, max_in_flight, delete_upstream_after_store"
 
-func scanTenant(row interface{ Scan(...any) error }) (*Tenant, error) {
+func scanTenant(row scanner) (*Tenant, error) {
 	var t Tenant
 	var budget, maxInFlight sql.NullInt64
 	var created, delUp int64
@@ -416,19 +416,7 @@ func (s *sqlStore) Tenant(ctx context.Context, id string) (*Tenant, error) {
 
 func (s *sqlStore) ListTenants(ctx context.Context) ([]*Tenant, error) {
 	rows, err := s.r.QueryContext(ctx, "SELECT "+tenantCols+" FROM tenants ORDER BY created_at, id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Tenant
-	for rows.Next() {
-		t, err := scanTenant(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanTenant)
 }
 
 // --- jobs ---
@@ -437,7 +425,7 @@ const jobCols = "id, tenant_id, tool, kind, params, status, upstream_id, upstrea
 	"callback_url, credits, error_code, error_message, created_at, updated_at, submitted_at, expected_at, finished_at, " +
 	"next_run_at, lease_owner, lease_until, attempts, polls, version, delete_upstream, upstream_project, deleted_at"
 
-func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
+func scanJob(row scanner) (*Job, error) {
 	var j Job
 	var params string
 	var upID, upStatus, idem, meta, cb, ecode, emsg, owner sql.NullString
@@ -557,19 +545,7 @@ func (s *sqlStore) ListJobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 	q += " ORDER BY id DESC LIMIT ?"
 	args = append(args, limit)
 	rows, err := s.r.QueryContext(ctx, s.d.q(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanJob)
 }
 
 func (s *sqlStore) UpdateJob(ctx context.Context, u JobUpdate) error {
@@ -652,19 +628,7 @@ func (s *sqlStore) ClaimJobs(ctx context.Context, owner string, now, until time.
 		"AND next_run_at <= ? AND (lease_until IS NULL OR lease_until < ?) RETURNING " + jobCols
 	n := now.UnixMilli()
 	rows, err := s.w.QueryContext(ctx, s.d.q(q), owner, until.UnixMilli(), n, n, n, limit, n, n)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanJob)
 }
 
 func (s *sqlStore) ExtendLease(ctx context.Context, jobID, owner string, until time.Time) (bool, error) {
@@ -770,31 +734,28 @@ func (s *sqlStore) addEvent(ctx context.Context, ex interface {
 
 func (s *sqlStore) AddEvent(ctx context.Context, ev Event) error { return s.addEvent(ctx, s.w, ev) }
 
+// scanEvent reads one row of "id, job_id, type, data, created_at".
+func scanEvent(rows scanner) (Event, error) {
+	var ev Event
+	var data sql.NullString
+	var created int64
+	if err := rows.Scan(&ev.ID, &ev.JobID, &ev.Type, &data, &created); err != nil {
+		return ev, err
+	}
+	if data.Valid {
+		ev.Data = json.RawMessage(data.String)
+	}
+	ev.CreatedAt = time.UnixMilli(created).UTC()
+	return ev, nil
+}
+
 func (s *sqlStore) Events(ctx context.Context, jobID string, after int64, limit int) ([]Event, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
 	rows, err := s.r.QueryContext(ctx, s.d.q("SELECT id, job_id, type, data, created_at FROM events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?"),
 		jobID, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		var ev Event
-		var data sql.NullString
-		var created int64
-		if err := rows.Scan(&ev.ID, &ev.JobID, &ev.Type, &data, &created); err != nil {
-			return nil, err
-		}
-		if data.Valid {
-			ev.Data = json.RawMessage(data.String)
-		}
-		ev.CreatedAt = time.UnixMilli(created).UTC()
-		out = append(out, ev)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanEvent)
 }
 
 func (s *sqlStore) recordDelivery(ctx context.Context, tx *sqlTx, bodyHash string) error {

@@ -244,7 +244,7 @@ func (s *sqlStore) FaceDetectionTenant(ctx context.Context, id string) (string, 
 const callbackCols = "id, job_id, tenant_id, type, url, body, status, attempts, next_run_at, lease_owner, lease_until, " +
 	"last_code, last_error, created_at, delivered_at"
 
-func scanCallback(row interface{ Scan(...any) error }) (*Callback, error) {
+func scanCallback(row scanner) (*Callback, error) {
 	var c Callback
 	var body string
 	var next, until, code, delivered sql.NullInt64
@@ -275,19 +275,7 @@ func (s *sqlStore) ClaimCallbacks(ctx context.Context, owner string, now, until 
 		"AND next_run_at <= ? AND (lease_until IS NULL OR lease_until < ?) RETURNING " + callbackCols
 	n := now.UnixMilli()
 	rows, err := s.w.QueryContext(ctx, s.d.q(q), owner, until.UnixMilli(), n, n, limit, n, n)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Callback
-	for rows.Next() {
-		c, err := scanCallback(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanCallback)
 }
 
 func (s *sqlStore) FinishCallbackAttempt(ctx context.Context, cb *Callback, a CallbackAttempt, ev Event) error {
@@ -320,19 +308,7 @@ func nint(n int) any {
 
 func (s *sqlStore) Callbacks(ctx context.Context, jobID string) ([]*Callback, error) {
 	rows, err := s.r.QueryContext(ctx, s.d.q("SELECT "+callbackCols+" FROM callbacks WHERE job_id = ? ORDER BY id"), jobID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Callback
-	for rows.Next() {
-		c, err := scanCallback(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanCallback)
 }
 
 func (s *sqlStore) CallbackAttempts(ctx context.Context, callbackID int64) ([]CallbackAttempt, error) {
