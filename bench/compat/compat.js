@@ -6,50 +6,11 @@
 // client's generate flow (upload a local file → create → poll → download)
 // runs once per project kind.
 //
-// Input (environment): MH_BASE_URL, MH_KEY, MH_EXAMPLES (JSON file: tool
-// name → snake_case example body), MH_INPUTS (folder with input.png,
-// input.mp4, input.mp3), MH_OUT (download folder).
-// Output: one JSON line per check on stdout: {"check", "ok", "detail"}.
+// Input and output: see lib.js.
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const Client = require("magic-hour").default;
-
-const client = new Client({ token: process.env.MH_KEY, baseUrl: process.env.MH_BASE_URL });
-const examples = JSON.parse(fs.readFileSync(process.env.MH_EXAMPLES, "utf8"));
-const inputs = process.env.MH_INPUTS;
-const out = process.env.MH_OUT;
-
-const camel = (s) => s.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
-function toCamel(v) {
-  if (Array.isArray(v)) return v.map(toCamel);
-  if (v && typeof v === "object") {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [camel(k), toCamel(x)]));
-  }
-  return v;
-}
-const resourceName = (tool) => camel(tool.replace(/-/g, "_"));
-
-let failed = 0;
-function report(check, ok, detail) {
-  if (!ok) failed++;
-  process.stdout.write(JSON.stringify({ check, ok, detail: detail === undefined ? "" : String(detail) }) + "\n");
-}
-
-// magic-hour@0.43.1 predates some of the current spec: it requires the
-// deprecated `orientation` and `style.enhancement`, and knows older enum
-// values only. These are the values a user of that version writes; the
-// server must accept them (CONTRACT.md, "Backward compatibility").
-const legacy = {
-  "ai-image-generator": (b) => ({ ...b, orientation: "landscape" }),
-  "text-to-video": (b) => ({ ...b, orientation: "landscape" }),
-  "ai-image-upscaler": (b) => ({ ...b, style: { ...(b.style || {}), enhancement: "Balanced" } }),
-  "ai-talking-photo": (b) => ({ ...b, style: { ...(b.style || {}), generationMode: "pro" } }),
-  "ai-clothes-changer": (b) => ({ ...b, assets: { ...b.assets, garmentType: "upper_body" } }),
-};
-const bodyFor = (tool) => (legacy[tool] || ((b) => b))(toCamel(examples.tools[tool].body));
-
-const projectsOf = { video: "videoProjects", image: "imageProjects", audio: "audioProjects" };
+const { client, examples, inputs, out, resourceName, report, bodyFor, projectsOf, sleep, waitDone, run } = require("./lib");
 
 async function main() {
   const v1 = client.v1;
@@ -65,11 +26,7 @@ async function main() {
       if (!created.id) throw new Error("no id");
       // Poll to the end so both in-flight and completed bodies pass the
       // client's schemas.
-      let proj = await v1[projectsOf[ex.kind]].get({ id: created.id });
-      for (let i = 0; i < 500 && !["complete", "error", "canceled"].includes(proj.status); i++) {
-        await new Promise((r) => setTimeout(r, 10));
-        proj = await v1[projectsOf[ex.kind]].get({ id: created.id });
-      }
+      const proj = await waitDone(ex.kind, created.id);
       if (proj.id !== created.id) throw new Error("get returned another id");
       if (proj.status !== "complete" || !proj.downloads.length) throw new Error(`ended ${proj.status} with ${proj.downloads.length} downloads`);
       report(`create+get ${tool}`, true, `${created.id} ${proj.status}`);
@@ -88,7 +45,7 @@ async function main() {
     const fd = await v1.faceDetection.create({ assets: { targetFilePath: "https://example.com/people.png" }, confidenceScore: 0.5 });
     let det = await v1.faceDetection.get({ id: fd.id });
     for (let i = 0; i < 200 && det.status !== "complete" && det.status !== "error"; i++) {
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       det = await v1.faceDetection.get({ id: fd.id });
     }
     report("faceDetection.create+get", det.status === "complete" && Array.isArray(det.faces), `${det.status} faces=${det.faces.length}`);
@@ -133,11 +90,7 @@ async function main() {
   // too), so the audio flow is driven by hand: create, poll, download.
   try {
     const created = await v1.aiVoiceGenerator.create({ style: { prompt: "Hello there", voiceName: "Morgan Freeman" } });
-    let p = await v1.audioProjects.get({ id: created.id });
-    for (let i = 0; i < 500 && !["complete", "error", "canceled"].includes(p.status); i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      p = await v1.audioProjects.get({ id: created.id });
-    }
+    const p = await waitDone("audio", created.id, 20);
     const res = await fetch(p.downloads[0].url);
     const bytes = Buffer.from(await res.arrayBuffer());
     report("create+poll+download aiVoiceGenerator", p.status === "complete" && res.ok && bytes.length > 0, `${p.status} ${bytes.length} bytes`);
@@ -146,6 +99,4 @@ async function main() {
   }
 }
 
-main()
-  .catch((e) => report("main", false, e && e.stack))
-  .finally(() => process.exit(failed ? 1 : 0));
+run(main);

@@ -1,5 +1,6 @@
 // Package compat proves that the official magic-hour Node client works
-// against hourglass unchanged but for its base URL.
+// against hourglass unchanged but for its base URL and key: against the
+// emulator (compat.js) and through the gateway (dropin.js).
 package compat
 
 import (
@@ -18,16 +19,19 @@ import (
 	"github.com/hourglasshq/hourglass/internal/media"
 )
 
-type result struct {
-	Check  string `json:"check"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
-
 // TestOfficialNodeClient runs compat.js (the npm package magic-hour@0.43.1)
 // against the in-process emulator. .ci/run installs the package; elsewhere
 // the test skips with a message.
 func TestOfficialNodeClient(t *testing.T) {
+	node := needNode(t)
+	srv := emulator.NewServer(t, emulator.WithSpeed(5000))
+	runChecks(t, node, "compat.js", srv.URL, srv.APIKey, 3*time.Minute)
+}
+
+// needNode returns node's path, or skips when node or the npm package is
+// missing.
+func needNode(t *testing.T) string {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node not installed: skipping the official Node client check")
@@ -35,8 +39,20 @@ func TestOfficialNodeClient(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("node_modules", "magic-hour", "package.json")); err != nil {
 		t.Skip("magic-hour npm package not installed: run `npm ci` in bench/compat (.ci/run does)")
 	}
-	srv := emulator.NewServer(t, emulator.WithSpeed(5000))
+	return node
+}
 
+type result struct {
+	Check  string `json:"check"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// runChecks prepares the inputs lib.js reads (the catalog's example body
+// of every tool, a local PNG), runs script against baseURL with key, and
+// fails the test for every failed check or when fewer than 30 pass.
+func runChecks(t *testing.T, node, script, baseURL, key string, timeout time.Duration) {
+	t.Helper()
 	dir := t.TempDir()
 	type example struct {
 		Kind string         `json:"kind"`
@@ -48,21 +64,18 @@ func TestOfficialNodeClient(t *testing.T) {
 	}
 	writeJSON(t, filepath.Join(dir, "examples.json"), map[string]any{"tools": tools})
 	inputs := filepath.Join(dir, "inputs")
-	if err := os.MkdirAll(inputs, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	must(t, os.MkdirAll(inputs, 0o755))
 	png, err := media.Image("png", 64, 64, 1)
 	must(t, err)
 	must(t, os.WriteFile(filepath.Join(inputs, "input.png"), png, 0o644))
-	out := filepath.Join(dir, "out")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "compat.js")
+	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Env = append(os.Environ(),
-		"MH_BASE_URL="+srv.URL, "MH_KEY="+srv.APIKey,
+		"MH_BASE_URL="+baseURL, "MH_KEY="+key,
 		"MH_EXAMPLES="+filepath.Join(dir, "examples.json"),
-		"MH_INPUTS="+inputs, "MH_OUT="+out,
+		"MH_INPUTS="+inputs, "MH_OUT="+filepath.Join(dir, "out"),
 		"MAGIC_HOUR_POLL_INTERVAL=0.02",
 	)
 	var stderr bytes.Buffer
@@ -76,7 +89,7 @@ func TestOfficialNodeClient(t *testing.T) {
 		}
 		var r result
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Errorf("unparseable line from compat.js: %s", sc.Text())
+			t.Errorf("unparseable line from %s: %s", script, sc.Text())
 			continue
 		}
 		if r.OK {
@@ -87,9 +100,9 @@ func TestOfficialNodeClient(t *testing.T) {
 			t.Errorf("FAIL %s: %s", r.Check, r.Detail)
 		}
 	}
-	t.Logf("official client checks: %d passed, %d failed", passed, failed)
+	t.Logf("%s: %d passed, %d failed", script, passed, failed)
 	if runErr != nil && failed == 0 {
-		t.Fatalf("compat.js failed: %v\n%s", runErr, stderr.String())
+		t.Fatalf("%s failed: %v\n%s", script, runErr, stderr.String())
 	}
 	if passed < 30 {
 		t.Fatalf("only %d checks passed; stderr:\n%s", passed, stderr.String())

@@ -6,57 +6,12 @@
 // that do not expire). generate() uploads local files through the
 // gateway's upload URLs. Every response passes the client's zod schemas.
 //
-// Input (environment): MH_BASE_URL (the gateway), MH_KEY (a tenant key),
-// MH_EXAMPLES (JSON: tool → {kind, body}), MH_INPUTS (folder with
-// input.png), MH_OUT (download folder).
-// Output: one JSON line per check on stdout: {"check", "ok", "detail"}.
+// Input and output: see lib.js (MH_BASE_URL is the gateway, MH_KEY a
+// tenant key).
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const Client = require("magic-hour").default;
-
-const base = process.env.MH_BASE_URL;
-const client = new Client({ token: process.env.MH_KEY, baseUrl: base });
-const examples = JSON.parse(fs.readFileSync(process.env.MH_EXAMPLES, "utf8"));
-const inputs = process.env.MH_INPUTS;
-const out = process.env.MH_OUT;
-
-const camel = (s) => s.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
-function toCamel(v) {
-  if (Array.isArray(v)) return v.map(toCamel);
-  if (v && typeof v === "object") {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [camel(k), toCamel(x)]));
-  }
-  return v;
-}
-const resourceName = (tool) => camel(tool.replace(/-/g, "_"));
-
-let failed = 0;
-function report(check, ok, detail) {
-  if (!ok) failed++;
-  process.stdout.write(JSON.stringify({ check, ok, detail: detail === undefined ? "" : String(detail) }) + "\n");
-}
-
-// Values magic-hour@0.43.1 requires (see compat.js).
-const legacy = {
-  "ai-image-generator": (b) => ({ ...b, orientation: "landscape" }),
-  "text-to-video": (b) => ({ ...b, orientation: "landscape" }),
-  "ai-image-upscaler": (b) => ({ ...b, style: { ...(b.style || {}), enhancement: "Balanced" } }),
-  "ai-talking-photo": (b) => ({ ...b, style: { ...(b.style || {}), generationMode: "pro" } }),
-  "ai-clothes-changer": (b) => ({ ...b, assets: { ...b.assets, garmentType: "upper_body" } }),
-};
-const bodyFor = (tool) => (legacy[tool] || ((b) => b))(toCamel(examples.tools[tool].body));
-const projectsOf = { video: "videoProjects", image: "imageProjects", audio: "audioProjects" };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitDone(kind, id) {
-  let p = await client.v1[projectsOf[kind]].get({ id });
-  for (let i = 0; i < 3000 && !["complete", "error", "canceled"].includes(p.status); i++) {
-    await sleep(10);
-    p = await client.v1[projectsOf[kind]].get({ id });
-  }
-  return p;
-}
+const { base, client, examples, inputs, out, resourceName, report, bodyFor, projectsOf, sleep, waitDone, run } = require("./lib");
 
 async function fetchAll(downloads) {
   let bytes = 0;
@@ -139,6 +94,4 @@ async function main() {
   }
 }
 
-main()
-  .catch((e) => report("main", false, e && e.stack))
-  .finally(() => process.exit(failed ? 1 : 0));
+run(main);
