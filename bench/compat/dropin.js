@@ -9,9 +9,7 @@
 // Input and output: see lib.js (MH_BASE_URL is the gateway, MH_KEY a
 // tenant key).
 "use strict";
-const fs = require("fs");
-const path = require("path");
-const { base, client, examples, inputs, out, resourceName, report, bodyFor, projectsOf, sleep, waitDone, run } = require("./lib");
+const { base, client, examples, resourceName, report, bodyFor, waitDone, run, checkFaceDetection, checkDeletes, checkGenerate } = require("./lib");
 
 async function fetchAll(downloads) {
   let bytes = 0;
@@ -45,53 +43,11 @@ async function main() {
       report(`create+get+download ${tool}`, false, e && e.message);
     }
   }
-  try {
-    const fd = await v1.faceDetection.create({ assets: { targetFilePath: "https://example.com/people.png" }, confidenceScore: 0.5 });
-    let det = await v1.faceDetection.get({ id: fd.id });
-    for (let i = 0; i < 400 && det.status !== "complete" && det.status !== "error"; i++) {
-      await sleep(25);
-      det = await v1.faceDetection.get({ id: fd.id });
-    }
-    report("faceDetection.create+get", det.status === "complete" && Array.isArray(det.faces), `${det.status} faces=${det.faces.length}`);
-  } catch (e) {
-    report("faceDetection.create+get", false, e && e.message);
-  }
-  for (const [kind, res] of Object.entries(projectsOf)) {
-    try {
-      const tool = Object.keys(examples.tools).find((t) => examples.tools[t].kind === kind && v1[resourceName(t)]);
-      const created = await v1[resourceName(tool)].create(bodyFor(tool));
-      await waitDone(kind, created.id);
-      await v1[res].delete({ id: created.id });
-      let gone = false;
-      try {
-        await v1[res].get({ id: created.id });
-      } catch (e) {
-        gone = e && (e.statusCode === 404 || String(e.message).includes("404") || String(e).includes("Not Found"));
-      }
-      report(`${res}.delete`, gone, gone ? "404 after delete" : "still readable after delete");
-    } catch (e) {
-      report(`${res}.delete`, false, e && e.message);
-    }
-  }
+  await checkFaceDetection();
+  await checkDeletes(true);
   // generate(): local files are uploaded through the gateway's upload
   // URLs, the job runs, and the outputs download from the gateway.
-  const flows = [
-    ["faceSwapPhoto", { assets: { sourceFilePath: path.join(inputs, "input.png"), targetFilePath: path.join(inputs, "input.png") } }],
-    ["imageToVideo", { endSeconds: 5, assets: { imageFilePath: path.join(inputs, "input.png") }, style: { prompt: "waves" } }],
-  ];
-  for (const [res, req] of flows) {
-    try {
-      const dir = path.join(out, res);
-      fs.mkdirSync(dir, { recursive: true });
-      const r = await v1[res].generate(req, { waitForCompletion: true, downloadOutputs: true, downloadDirectory: dir });
-      const files = r.downloadedPaths || [];
-      const sizes = files.map((f) => fs.statSync(f).size);
-      report(`generate ${res}`, r.status === "complete" && files.length > 0 && sizes.every((s) => s > 0),
-        `${r.status} ${files.map((f) => path.basename(f)).join(",")} ${sizes.join(",")}`);
-    } catch (e) {
-      report(`generate ${res}`, false, e && e.message);
-    }
-  }
+  await checkGenerate();
 }
 
 run(main);
