@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hourglasshq/hourglass/internal/catalog"
+	"github.com/hourglasshq/hourglass/magichour/webhook"
 )
 
 // Kind is the family of a project: each create tool makes a project of one
@@ -28,23 +29,20 @@ func (k Kind) projectsPath(id string) string {
 	return "/v1/" + string(k) + "-projects/" + escapeID(id)
 }
 
-// Status is the lifecycle state of a project.
-type Status string
+// Status is the lifecycle state of a project; it is the type webhook
+// events carry, so a project read by GET and one delivered by a webhook
+// compare directly. Terminal reports complete, error and canceled.
+type Status = webhook.Status
 
 // Project statuses. Complete, Error and Canceled are terminal.
 const (
-	StatusDraft     Status = "draft"
-	StatusQueued    Status = "queued"
-	StatusRendering Status = "rendering"
-	StatusComplete  Status = "complete"
-	StatusError     Status = "error"
-	StatusCanceled  Status = "canceled"
+	StatusDraft     = webhook.StatusDraft
+	StatusQueued    = webhook.StatusQueued
+	StatusRendering = webhook.StatusRendering
+	StatusComplete  = webhook.StatusComplete
+	StatusError     = webhook.StatusError
+	StatusCanceled  = webhook.StatusCanceled
 )
-
-// Terminal reports whether s is final: complete, error or canceled.
-func (s Status) Terminal() bool {
-	return s == StatusComplete || s == StatusError || s == StatusCanceled
-}
 
 // Project is a video, image or audio project as returned by
 // GET /v1/<kind>-projects/{id}. Fields a kind does not carry (Width on an
