@@ -137,17 +137,29 @@ func securityHeaders(w http.ResponseWriter, nonce string) {
 	h.Set("X-Frame-Options", "DENY")
 }
 
+// session sets the security headers and returns the signed-in user; when
+// there is none it answers (redirect to sign-in for pages, 401 otherwise)
+// and returns nil.
+func (d *Dashboard) session(w http.ResponseWriter, r *http.Request, isPage bool) *user {
+	securityHeaders(w, "")
+	u, err := d.authenticate(r)
+	switch {
+	case err != nil:
+		d.fail(w, r, err)
+		return nil
+	case u == nil && isPage:
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+	case u == nil:
+		http.Error(w, "sign in first", http.StatusUnauthorized)
+	}
+	return u
+}
+
 // page wraps a page handler: without a session it redirects to sign-in.
 func (d *Dashboard) page(h func(http.ResponseWriter, *http.Request, *user)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		securityHeaders(w, "")
-		u, err := d.authenticate(r)
-		if err != nil {
-			d.fail(w, r, err)
-			return
-		}
+		u := d.session(w, r, true)
 		if u == nil {
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -158,17 +170,9 @@ func (d *Dashboard) page(h func(http.ResponseWriter, *http.Request, *user)) http
 // asset wraps a non-page handler (files, streams): without a session, 401.
 func (d *Dashboard) asset(h func(http.ResponseWriter, *http.Request, *user)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		securityHeaders(w, "")
-		u, err := d.authenticate(r)
-		if err != nil {
-			d.fail(w, r, err)
-			return
+		if u := d.session(w, r, false); u != nil {
+			h(w, r.WithContext(withUser(r, u)), u)
 		}
-		if u == nil {
-			http.Error(w, "sign in first", http.StatusUnauthorized)
-			return
-		}
-		h(w, r.WithContext(withUser(r, u)), u)
 	})
 }
 
@@ -176,14 +180,8 @@ func (d *Dashboard) asset(h func(http.ResponseWriter, *http.Request, *user)) htt
 // field csrf or header X-CSRF-Token) are required.
 func (d *Dashboard) requireCSRF(h func(http.ResponseWriter, *http.Request, *user)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		securityHeaders(w, "")
-		u, err := d.authenticate(r)
-		if err != nil {
-			d.fail(w, r, err)
-			return
-		}
+		u := d.session(w, r, false)
 		if u == nil {
-			http.Error(w, "sign in first", http.StatusUnauthorized)
 			return
 		}
 		tok := r.Header.Get("X-CSRF-Token")
