@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -308,4 +309,33 @@ func sleepPast(t *testing.T, expiresAt any) {
 		t.Fatalf("expires_at %v: %v", expiresAt, err)
 	}
 	time.Sleep(time.Until(at) + 50*time.Millisecond)
+}
+
+// NewServer replays (seed 1); Listen picks a random seed, so a restarted
+// emulator does not hand out ids a client may still hold; Reset starts a
+// fresh id stream.
+func TestSeedsAndIDs(t *testing.T) {
+	if s := emulator.NewServer(t).Emulator.Seed(); s != 1 {
+		t.Errorf("NewServer seed = %d, want 1", s)
+	}
+	a, err := emulator.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := emulator.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a.Emulator.Seed() == b.Emulator.Seed() {
+		t.Errorf("two Listen emulators share seed %d", a.Emulator.Seed())
+	}
+	c := newClient(t)
+	body := map[string]any{"image_count": 1, "style": map[string]any{"prompt": "x"}}
+	first := c.mustCreate("ai-image-generator", body)
+	c.s.Emulator.Reset()
+	if again := c.mustCreate("ai-image-generator", body); again == first {
+		t.Errorf("id %s handed out again after Reset", first)
+	}
 }
