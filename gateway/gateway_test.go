@@ -79,6 +79,16 @@ func TestWebhookFirst(t *testing.T) {
 		if evs := h.events(j.ID); count(evs, "webhook") == 0 {
 			t.Fatalf("no webhook in the timeline: %v", evs)
 		}
+		// Each webhook event records its lag, for the dashboard's chart.
+		evs, err := h.store.Events(context.Background(), j.ID, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Type == "webhook" && !strings.Contains(string(e.Data), `"lag_ms":`) {
+				t.Fatalf("webhook event without lag_ms: %s", e.Data)
+			}
+		}
 	})
 }
 
