@@ -366,7 +366,7 @@ func (g *Gateway) accept(ctx context.Context, t *Tenant, job *Job, deleteUpstrea
 	now := g.now()
 	job.ID, job.TenantID, job.Status = newJobID(now), t.ID, StatusPending
 	job.CreatedAt, job.UpdatedAt, job.NextRunAt = now, now, now
-	got, created, err := g.store.CreateJob(ctx, job, event("created", map[string]any{"tool": job.Tool, "estimated_credits": job.Credits}))
+	got, created, err := g.store.CreateJob(ctx, job, g.event("created", map[string]any{"tool": job.Tool, "estimated_credits": job.Credits}))
 	if errors.Is(err, ErrBudget) {
 		if fresh, ferr := g.store.Tenant(ctx, t.ID); ferr == nil && fresh.CreditBudget != nil {
 			t = fresh
@@ -616,7 +616,7 @@ func (g *Gateway) handleDelete(w http.ResponseWriter, r *http.Request, c caller)
 			break
 		}
 		now := g.now()
-		u := JobUpdate{Job: j, Events: []Event{event("canceled_by_client", nil)}}
+		u := JobUpdate{Job: j, Events: []Event{g.event("canceled_by_client", nil)}}
 		if j.Status == StatusPending {
 			u.CreditsDelta, j.Credits = -j.Credits, 0 // never sent: release the reservation
 		}
@@ -666,7 +666,7 @@ func (g *Gateway) handleDelete(w http.ResponseWriter, r *http.Request, c caller)
 		}
 		evData["upstream_deleted"] = true
 	}
-	_ = g.store.AddEvent(ctx, event2(j.ID, "deleted", evData))
+	_ = g.store.AddEvent(ctx, g.event2(j.ID, "deleted", evData))
 	outs, _ = g.store.Outputs(ctx, j.ID)
 	writeJSON(w, http.StatusOK, toJSON(baseURL(r), j, outs))
 }
@@ -742,9 +742,9 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request, c caller)
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
 	ctx := r.Context()
-	tick := time.NewTicker(g.cfg.SSEPoll)
+	tick := g.clock.NewTicker(g.cfg.SSEPoll)
 	defer tick.Stop()
-	lastWrite := time.Now()
+	lastWrite := g.now()
 	for {
 		cur, err := g.store.Job(ctx, "", j.ID)
 		if err != nil {
@@ -761,7 +761,7 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request, c caller)
 		}
 		if len(evs) > 0 {
 			flusher.Flush()
-			lastWrite = time.Now()
+			lastWrite = g.now()
 			if len(evs) == 500 {
 				continue
 			}
@@ -772,15 +772,15 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request, c caller)
 			flusher.Flush()
 			return
 		}
-		if time.Since(lastWrite) > 15*time.Second {
+		if g.now().Sub(lastWrite) > 15*time.Second {
 			fmt.Fprint(w, ": keep-alive\n\n")
 			flusher.Flush()
-			lastWrite = time.Now()
+			lastWrite = g.now()
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-tick.Chan():
 		}
 	}
 }

@@ -64,7 +64,7 @@ func (g *Gateway) prepare(ctx context.Context, u *JobUpdate) {
 	}
 	u.Callbacks = append(u.Callbacks, Callback{JobID: j.ID, TenantID: j.TenantID, Type: typ, URL: j.CallbackURL,
 		Body: body, NextRunAt: now, CreatedAt: now})
-	u.Events = append(u.Events, event("callback_queued", map[string]any{"type": typ, "url": j.CallbackURL}))
+	u.Events = append(u.Events, g.event("callback_queued", map[string]any{"type": typ, "url": j.CallbackURL}))
 }
 
 // nudgeCallbacks wakes the callback sender.
@@ -125,15 +125,15 @@ func (g *Gateway) sendCallbacks(ctx context.Context) {
 		}
 		wait := g.cfg.IdlePoll
 		if next, ok, err := g.store.NextCallbackDue(ctx); err == nil && ok {
-			wait = min(wait, max(time.Until(next), 5*time.Millisecond))
+			wait = min(wait, max(next.Sub(g.now()), 5*time.Millisecond))
 		}
-		t := time.NewTimer(wait)
+		t := g.clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-g.cbWake:
-		case <-t.C:
+		case <-t.Chan():
 		}
 		t.Stop()
 	}
@@ -147,7 +147,7 @@ func (g *Gateway) deliver(ctx context.Context, cb *Callback) {
 		return // shutting down: the lease expires and another try follows
 	}
 	cb.Attempts++
-	a := CallbackAttempt{Attempt: cb.Attempts, StatusCode: code, Duration: time.Since(start), CreatedAt: start}
+	a := CallbackAttempt{Attempt: cb.Attempts, StatusCode: code, Duration: g.now().Sub(start), CreatedAt: start}
 	cb.LastCode, cb.LastError = code, ""
 	evData := map[string]any{"type": cb.Type, "attempt": cb.Attempts, "status_code": code}
 	result := "delivered"
@@ -172,7 +172,7 @@ func (g *Gateway) deliver(ctx context.Context, cb *Callback) {
 	g.metrics.callbacks.WithLabelValues(result).Inc()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := g.store.FinishCallbackAttempt(sctx, cb, a, event("callback_attempt", evData)); err != nil {
+	if err := g.store.FinishCallbackAttempt(sctx, cb, a, g.event("callback_attempt", evData)); err != nil {
 		g.log.Warn("gateway: record callback attempt", "job", cb.JobID, "callback", cb.ID, "err", err)
 		return
 	}
@@ -193,7 +193,7 @@ func (g *Gateway) post(ctx context.Context, cb *Callback) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for k, v := range webhook.Headers(t.Secret, time.Now(), cb.Body) {
+	for k, v := range webhook.Headers(t.Secret, g.now(), cb.Body) {
 		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -322,13 +322,13 @@ func newCallbackClient(timeout time.Duration, allowPrivate bool) *http.Client {
 // cleanupLoop deletes old events, callback rows and webhook dedupe rows
 // every CleanupInterval (any replica may; deletes are idempotent).
 func (g *Gateway) cleanupLoop(ctx context.Context) {
-	t := time.NewTicker(g.cfg.CleanupInterval)
+	t := g.clock.NewTicker(g.cfg.CleanupInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.Chan():
 		}
 		if n, err := g.store.CleanupInbox(ctx, g.now().Add(-g.cfg.InboxTTL)); err != nil && ctx.Err() == nil {
 			g.log.Warn("gateway: webhook inbox cleanup", "err", err)

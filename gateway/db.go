@@ -15,7 +15,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+	"github.com/jonboulle/clockwork"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
 //go:embed migrations/*.sql
@@ -156,7 +157,7 @@ func redactURL(u string) string {
 // migrate applies the embedded migrations that the database has not seen,
 // each in its own transaction. On PostgreSQL an advisory lock makes
 // replicas starting together apply them once.
-func migrate(ctx context.Context, db *sql.DB, d dialect) error {
+func migrate(ctx context.Context, db *sql.DB, d dialect, clock clockwork.Clock) error {
 	names, err := fs.Glob(migrationFS, "migrations/*.sql")
 	if err != nil {
 		return err
@@ -171,14 +172,14 @@ func migrate(ctx context.Context, db *sql.DB, d dialect) error {
 		if err != nil {
 			return err
 		}
-		if err := applyMigration(ctx, db, d, version, string(body)); err != nil {
+		if err := applyMigration(ctx, db, d, clock, version, string(body)); err != nil {
 			return fmt.Errorf("gateway: migration %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, d dialect, version int, body string) error {
+func applyMigration(ctx context.Context, db *sql.DB, d dialect, clock clockwork.Clock, version int, body string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -204,7 +205,7 @@ func applyMigration(ctx context.Context, db *sql.DB, d dialect, version int, bod
 			return fmt.Errorf("%w\n%s", err, stmt)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, d.q("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"), version, time.Now().UnixMilli()); err != nil {
+	if _, err := tx.ExecContext(ctx, d.q("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"), version, clock.Now().UnixMilli()); err != nil {
 		return err
 	}
 	return tx.Commit()

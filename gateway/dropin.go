@@ -322,7 +322,7 @@ func (g *Gateway) handleDropDelete(w http.ResponseWriter, r *http.Request, c cal
 			return
 		}
 		now := g.now()
-		u := JobUpdate{Job: j, Events: []Event{event("deleted_by_client", map[string]any{"api": "drop-in"})}}
+		u := JobUpdate{Job: j, Events: []Event{g.event("deleted_by_client", map[string]any{"api": "drop-in"})}}
 		if !j.Status.Terminal() {
 			if j.Status == StatusPending {
 				u.CreditsDelta, j.Credits = -j.Credits, 0
@@ -357,9 +357,9 @@ func (g *Gateway) handleDropDelete(w http.ResponseWriter, r *http.Request, c cal
 	if j.UpstreamID != "" {
 		if err := g.upDeleteProject(ctx, j.Kind, j.UpstreamID); err != nil && !errors.Is(err, magichour.ErrNotFound) {
 			g.log.Warn("gateway: drop-in delete: upstream delete failed", "job", j.ID, "err", err)
-			_ = g.store.AddEvent(ctx, event2(j.ID, "upstream_delete_failed", map[string]any{"error": err.Error()}))
+			_ = g.store.AddEvent(ctx, g.event2(j.ID, "upstream_delete_failed", map[string]any{"error": err.Error()}))
 		} else {
-			_ = g.store.AddEvent(ctx, event2(j.ID, "upstream_deleted", nil))
+			_ = g.store.AddEvent(ctx, g.event2(j.ID, "upstream_deleted", nil))
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"golang.org/x/time/rate"
 
 	"github.com/hourglasshq/hourglass/magichour"
@@ -114,6 +115,11 @@ type Config struct {
 	// everything), every CleanupInterval (default 1h).
 	Retention       time.Duration
 	CleanupInterval time.Duration
+	// Clock is the gateway's time source (default the real clock; tests
+	// pass a clockwork.FakeClock). Every due time, lease, timeline entry
+	// and backoff reads it.
+	Clock clockwork.Clock
+
 	// InboxTTL is how long a webhook for a project no job has recorded is
 	// kept for the create's answer to catch up (default 1h); it runs with
 	// the retention clean-up, which then always runs.
@@ -158,6 +164,9 @@ func (c *Config) defaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
+	}
 	if c.UpstreamRPS == 0 {
 		c.UpstreamRPS = 10
 	}
@@ -191,6 +200,7 @@ type Gateway struct {
 	storage Storage
 	up      *magichour.Client
 	log     *slog.Logger
+	clock   clockwork.Clock
 	replica string
 
 	wake   chan struct{} // nudges the dispatcher after local changes
@@ -229,6 +239,7 @@ func New(cfg Config) (*Gateway, error) {
 		storage:      cfg.Storage,
 		up:           cfg.Upstream,
 		log:          cfg.Logger,
+		clock:        cfg.Clock,
 		replica:      "r-" + randomToken(6),
 		wake:         make(chan struct{}, 1),
 		cbWake:       make(chan struct{}, 1),
@@ -269,11 +280,11 @@ func (g *Gateway) Close() error {
 		g.background.Wait()
 		done := make(chan struct{})
 		go func() { g.work.Wait(); close(done) }()
-		t := time.NewTimer(g.cfg.ShutdownGrace)
+		t := g.clock.NewTimer(g.cfg.ShutdownGrace)
 		defer t.Stop()
 		select {
 		case <-done:
-		case <-t.C:
+		case <-t.Chan():
 			g.log.Warn("gateway: shutdown grace over; interrupting in-flight jobs (they stay resumable)")
 			g.interrupt()
 			<-done
@@ -291,7 +302,11 @@ func (g *Gateway) nudge() {
 	}
 }
 
-func (g *Gateway) now() time.Time { return time.Now().UTC() }
+func (g *Gateway) now() time.Time { return g.clock.Now().UTC() }
+
+// Now returns the gateway's current time (its Config.Clock), for the
+// dashboard.
+func (g *Gateway) Now() time.Time { return g.now() }
 
 // HashKey returns the stored form of an API key: hex sha256.
 func HashKey(key string) string {
@@ -351,7 +366,7 @@ func newJobID(now time.Time) string {
 // database it returns empty keys and false.
 func Bootstrap(ctx context.Context, s Store) (adminKey, tenantKey string, created bool, err error) {
 	adminKey, tenantKey = NewKey("hga_"), NewKey("hgt_")
-	t := &Tenant{ID: "ten_default", Name: "default", KeyHash: HashKey(tenantKey), Secret: "whsec_" + randomToken(24), CreatedAt: time.Now().UTC()}
+	t := &Tenant{ID: "ten_default", Name: "default", KeyHash: HashKey(tenantKey), Secret: "whsec_" + randomToken(24)}
 	created, err = s.Bootstrap(ctx, HashKey(adminKey), t)
 	if err != nil || !created {
 		return "", "", false, err
@@ -372,9 +387,14 @@ func CreateTenantWith(ctx context.Context, s Store, tmpl Tenant) (*Tenant, strin
 	}
 	key := NewKey("hgt_")
 	t := &tmpl
-	t.ID, t.KeyHash, t.Secret, t.CreditsUsed, t.CreatedAt = "ten_"+randomToken(10), HashKey(key), "whsec_"+randomToken(24), 0, time.Now().UTC()
+	// CreatedAt stays zero: the store stamps it with its clock.
+	t.ID, t.KeyHash, t.Secret, t.CreditsUsed, t.CreatedAt = "ten_"+randomToken(10), HashKey(key), "whsec_"+randomToken(24), 0, time.Time{}
 	if err := s.CreateTenant(ctx, t); err != nil {
 		return nil, "", fmt.Errorf("gateway: create tenant: %w", err)
 	}
 	return t, key, nil
 }
+
+// Clock returns the gateway's time source (Config.Clock), for the
+// dashboard's timers.
+func (g *Gateway) Clock() clockwork.Clock { return g.clock }

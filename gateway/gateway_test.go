@@ -204,7 +204,7 @@ func TestAmbiguousCreateIsNotRepeated(t *testing.T) {
 		if j.Status != "create_outcome_unknown" || j.Error == nil || j.Error.Code != "create_outcome_unknown" {
 			t.Fatalf("got %s %+v", j.Status, j.Error)
 		}
-		time.Sleep(200 * time.Millisecond)
+		h.stop() // nothing can send a create after Close
 		if got := h.emu.Emulator.Stats().Creates; got != 1 {
 			t.Fatalf("upstream creates = %d, want 1", got)
 		}
@@ -273,7 +273,6 @@ func TestRestartMidFlight(t *testing.T) {
 			t.Fatal("every job finished before the restart; slow the emulator down")
 		}
 		h.stop()
-		time.Sleep(50 * time.Millisecond)
 		h.start()
 		for _, id := range ids {
 			j := h.wait(id)

@@ -32,7 +32,7 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_body", "could not read the body", nil)
 		return
 	}
-	if err := webhook.VerifyAny(g.cfg.WebhookSecrets, r.Header, body, time.Now()); err != nil {
+	if err := webhook.VerifyAny(g.cfg.WebhookSecrets, r.Header, body, g.now()); err != nil {
 		writeError(w, http.StatusUnauthorized, "bad_signature", err.Error(), nil)
 		return
 	}
@@ -40,8 +40,10 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	// the metric for Prometheus, the event for the dashboard, which must
 	// see every replica's deliveries.
 	var lag time.Duration
+	var signedAt time.Time
 	if ts, err := strconv.ParseInt(r.Header.Get(webhook.HeaderTimestamp), 10, 64); err == nil {
-		lag = max(0, time.Since(time.Unix(ts, 0)))
+		signedAt = time.Unix(ts, 0)
+		lag = max(0, g.now().Sub(signedAt))
 		g.metrics.webhookLag.Observe(lag.Seconds())
 	}
 	ev, err := webhook.Parse(body)
@@ -63,7 +65,7 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		// the inbox (durably, before answering), where recording the
 		// upstream id finds it.
 		if err := g.store.AddInbox(ctx, InboxEntry{Hash: hash, UpstreamID: ev.Payload.ID, Type: string(ev.Type),
-			Body: body, ReceivedAt: g.now()}); err != nil {
+			Body: body, ReceivedAt: g.now(), SignedAt: signedAt}); err != nil {
 			g.log.Error("gateway: webhook inbox", "project", ev.Payload.ID, "err", err)
 			writeError(w, http.StatusInternalServerError, "internal", "could not record the delivery; retry", nil)
 			return
@@ -107,7 +109,7 @@ func (g *Gateway) applyWebhook(ctx context.Context, j *Job, ev *webhook.Event, h
 	for k, v := range extra {
 		data[k] = v
 	}
-	received := event2(j.ID, "webhook", data)
+	received := g.event2(j.ID, "webhook", data)
 	var err error
 	for range 5 {
 		u, changed := g.apply(j, st, g.now())
@@ -153,7 +155,17 @@ func (g *Gateway) drainInbox(ctx context.Context, upstreamID string) {
 		if err == nil {
 			var j *Job
 			if j, err = g.store.JobByUpstreamID(ctx, upstreamID); err == nil {
-				err = g.applyWebhook(ctx, j, ev, e.Hash, map[string]any{"held_ms": g.now().Sub(e.ReceivedAt).Milliseconds(), "inbox": true})
+				now := g.now()
+				extra := map[string]any{"held_ms": now.Sub(e.ReceivedAt).Milliseconds(), "inbox": true}
+				// Lag runs from the signed timestamp to this application,
+				// time held included (an entry from before signed_at was
+				// kept counts from its receipt).
+				from := e.SignedAt
+				if from.IsZero() {
+					from = e.ReceivedAt
+				}
+				extra["lag_ms"] = max(0, now.Sub(from)).Milliseconds()
+				err = g.applyWebhook(ctx, j, ev, e.Hash, extra)
 			}
 		}
 		switch {

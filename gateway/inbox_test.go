@@ -62,6 +62,24 @@ func TestWebhookBeforeCreateAnswerIsApplied(t *testing.T) {
 		if count(evs, "webhook") == 0 {
 			t.Fatalf("no webhook in the timeline: %v", evs)
 		}
+		// An inbox-applied webhook event records its lag too (from the
+		// signed timestamp, time held included).
+		full, err := h.store.Events(context.Background(), j.ID, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromInbox := 0
+		for _, e := range full {
+			if e.Type == "webhook" && strings.Contains(string(e.Data), `"inbox":true`) {
+				fromInbox++
+				if !strings.Contains(string(e.Data), `"lag_ms":`) {
+					t.Fatalf("inbox-applied webhook event without lag_ms: %s", e.Data)
+				}
+			}
+		}
+		if fromInbox == 0 {
+			t.Fatalf("no webhook event applied from the inbox: %v", evs)
+		}
 		if es, _ := h.store.Inbox(context.Background(), j.UpstreamID); len(es) != 0 {
 			t.Fatalf("%d inbox entries left for an applied project", len(es))
 		}

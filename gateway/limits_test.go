@@ -223,7 +223,21 @@ func TestRateLimitWaitIsNotCreating(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond) // the others are now waiting for a token
+		// The first create's answer is recorded and the others are
+		// claimed: waiting for a token, not creating.
+		waitFor(t, "one job created, the others claimed", func() bool {
+			created := 0
+			for _, id := range ids {
+				j, err := h.store.Job(context.Background(), "", id)
+				if err != nil || (j.LeaseOwner == "" && j.UpstreamID == "") {
+					return false
+				}
+				if j.UpstreamID != "" {
+					created++
+				}
+			}
+			return created >= 1
+		})
 		for _, id := range ids {
 			j, err := h.store.Job(context.Background(), "", id)
 			if err != nil {

@@ -66,17 +66,17 @@ func (g *Gateway) dispatch(ctx context.Context) {
 func (g *Gateway) idle(ctx context.Context) error {
 	wait := g.cfg.IdlePoll
 	if next, ok, err := g.store.NextDue(ctx); err == nil && ok {
-		if d := time.Until(next); d < wait {
+		if d := next.Sub(g.now()); d < wait {
 			wait = max(d, 5*time.Millisecond)
 		}
 	}
-	t := time.NewTimer(wait)
+	t := g.clock.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-g.wake:
-	case <-t.C:
+	case <-t.Chan():
 	}
 	return nil
 }
@@ -133,13 +133,13 @@ func (g *Gateway) run(j *Job) {
 // heartbeat extends the lease every third of LeaseDuration; when the lease
 // is lost (another replica took the job) it cancels the step.
 func (g *Gateway) heartbeat(ctx context.Context, cancel context.CancelFunc, id, owner string) {
-	t := time.NewTicker(g.cfg.LeaseDuration / 3)
+	t := g.clock.NewTicker(g.cfg.LeaseDuration / 3)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.Chan():
 			ok, err := g.store.ExtendLease(ctx, id, owner, g.now().Add(g.cfg.LeaseDuration))
 			if err != nil && ctx.Err() == nil {
 				g.log.Warn("gateway: extend lease", "job", id, "err", err)
@@ -193,8 +193,8 @@ func (g *Gateway) pollInterval(j *Job) time.Duration {
 }
 
 // event builds a timeline event with data marshaled to JSON.
-func event(typ string, data any) Event {
-	ev := Event{Type: typ, CreatedAt: time.Now().UTC()}
+func (g *Gateway) event(typ string, data any) Event {
+	ev := Event{Type: typ, CreatedAt: g.now()}
 	if data != nil {
 		if b, err := json.Marshal(data); err == nil {
 			ev.Data = b

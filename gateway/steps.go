@@ -36,7 +36,7 @@ func (g *Gateway) submit(ctx context.Context, j *Job) error {
 		now := g.now()
 		release(j)
 		j.Attempts++
-		ev := event("upload_failed", map[string]any{"error": err.Error(), "attempt": j.Attempts})
+		ev := g.event("upload_failed", map[string]any{"error": err.Error(), "attempt": j.Attempts})
 		u := JobUpdate{Job: j, Events: []Event{ev}}
 		if errors.Is(err, errUploadMissing) || j.Attempts >= g.cfg.MaxAttempts {
 			j.Status, j.ErrorCode, j.ErrorMessage = StatusError, "upload_failed", err.Error()
@@ -49,7 +49,7 @@ func (g *Gateway) submit(ctx context.Context, j *Job) error {
 	}
 
 	firstTry := j.UpdatedAt.Equal(j.CreatedAt)
-	u := JobUpdate{Job: j, Events: []Event{event("create_sent", map[string]any{"tool": j.Tool, "attempt": j.Attempts + 1})}}
+	u := JobUpdate{Job: j, Events: []Event{g.event("create_sent", map[string]any{"tool": j.Tool, "attempt": j.Attempts + 1})}}
 	if t, err := g.store.Tenant(ctx, j.TenantID); err == nil && t.MaxInFlight != nil {
 		u.InFlightLimit, u.ThrottleFor = *t.MaxInFlight, g.cfg.ThrottleRetry
 	}
@@ -69,7 +69,7 @@ func (g *Gateway) submit(ctx context.Context, j *Job) error {
 		release(j)
 		tu := JobUpdate{Job: j}
 		if firstTry {
-			tu.Events = []Event{event("queued_locally", map[string]any{"reason": "tenant max_in_flight reached", "max_in_flight": u.InFlightLimit})}
+			tu.Events = []Event{g.event("queued_locally", map[string]any{"reason": "tenant max_in_flight reached", "max_in_flight": u.InFlightLimit})}
 		}
 		return g.save(ctx, tu)
 	}
@@ -100,13 +100,13 @@ func (g *Gateway) submit(ctx context.Context, j *Job) error {
 		j.FinishedAt, j.NextRunAt = now, time.Time{}
 		delta := -j.Credits // nothing was created: release the reservation
 		j.Credits = 0
-		return g.save(ctx, JobUpdate{Job: j, CreditsDelta: delta, Events: []Event{event("error", map[string]any{"code": code, "message": err.Error()})}})
+		return g.save(ctx, JobUpdate{Job: j, CreditsDelta: delta, Events: []Event{g.event("error", map[string]any{"code": code, "message": err.Error()})}})
 	default:
 		// The SDK guarantees no job was made (refused connection, 429,
 		// 502/503 without an id): back to pending, later.
 		j.Attempts++
 		j.Status = StatusPending
-		ev := event("create_failed", map[string]any{"error": err.Error(), "attempt": j.Attempts})
+		ev := g.event("create_failed", map[string]any{"error": err.Error(), "attempt": j.Attempts})
 		u := JobUpdate{Job: j, Events: []Event{ev}}
 		if j.Attempts >= g.cfg.MaxAttempts {
 			j.Status, j.ErrorCode, j.ErrorMessage = StatusError, "create_failed", err.Error()
@@ -140,7 +140,7 @@ func (g *Gateway) recordCreated(ctx context.Context, j *Job, res *magichour.Crea
 		j.ExpectedAt = now.Add(g.expected(j.Tool))
 		j.NextRunAt = j.ExpectedAt
 		release(j)
-		err := g.save(ctx, JobUpdate{Job: j, CreditsDelta: delta, Events: []Event{event("submitted", map[string]any{
+		err := g.save(ctx, JobUpdate{Job: j, CreditsDelta: delta, Events: []Event{g.event("submitted", map[string]any{
 			"upstream_id": res.ID, "credits": res.CreditsCharged, "expected_at": j.ExpectedAt})}})
 		if !errors.Is(err, ErrConflict) {
 			if err == nil {
@@ -170,7 +170,7 @@ func (g *Gateway) finishUnknown(ctx context.Context, j *Job, why string) error {
 	j.FinishedAt, j.NextRunAt = now, time.Time{}
 	release(j)
 	g.log.Warn("gateway: create outcome unknown; not resending", "job", j.ID, "tool", j.Tool, "why", why)
-	return g.save(ctx, JobUpdate{Job: j, Events: []Event{event("create_outcome_unknown", map[string]any{"reason": why})}})
+	return g.save(ctx, JobUpdate{Job: j, Events: []Event{g.event("create_outcome_unknown", map[string]any{"reason": why})}})
 }
 
 // upstreamState is a project as seen by a poll or a webhook.
@@ -280,7 +280,7 @@ func (g *Gateway) apply(j *Job, st upstreamState, now time.Time) (JobUpdate, boo
 		j.Credits = 0
 		j.FinishedAt, j.NextRunAt = now, time.Time{}
 	}
-	u.Events = append(u.Events, event("status", map[string]any{"from": prev, "to": j.Status}))
+	u.Events = append(u.Events, g.event("status", map[string]any{"from": prev, "to": j.Status}))
 	return u, true
 }
 
@@ -294,7 +294,7 @@ func (g *Gateway) poll(ctx context.Context, j *Job) error {
 			return ctx.Err()
 		}
 		j.Attempts++
-		ev := event("poll_failed", map[string]any{"error": err.Error(), "attempt": j.Attempts})
+		ev := g.event("poll_failed", map[string]any{"error": err.Error(), "attempt": j.Attempts})
 		if errors.Is(err, magichour.ErrNotFound) || j.Attempts >= g.cfg.MaxAttempts {
 			code := "poll_failed"
 			if errors.Is(err, magichour.ErrNotFound) {
@@ -309,7 +309,7 @@ func (g *Gateway) poll(ctx context.Context, j *Job) error {
 	}
 	j.Polls++
 	u, changed := g.apply(j, stateFromProject(p), now)
-	u.Events = append([]Event{event("poll", map[string]any{"upstream_status": p.Status, "poll": j.Polls})}, u.Events...)
+	u.Events = append([]Event{g.event("poll", map[string]any{"upstream_status": p.Status, "poll": j.Polls})}, u.Events...)
 	if !changed || j.Status.Tracking() {
 		j.NextRunAt = now.Add(g.pollInterval(j))
 	}
@@ -347,7 +347,7 @@ func (g *Gateway) storeOutputs(ctx context.Context, j *Job) error {
 			return ctx.Err()
 		}
 		j.Attempts++
-		ev := event("store_failed", map[string]any{"error": failure.Error(), "attempt": j.Attempts})
+		ev := g.event("store_failed", map[string]any{"error": failure.Error(), "attempt": j.Attempts})
 		if j.Attempts >= g.cfg.MaxAttempts {
 			j.Status, j.ErrorCode, j.ErrorMessage = StatusError, "store_failed", failure.Error()
 			j.FinishedAt, j.NextRunAt = now, time.Time{}
@@ -357,16 +357,16 @@ func (g *Gateway) storeOutputs(ctx context.Context, j *Job) error {
 		g.log.Warn("gateway: storing outputs failed", "job", j.ID, "attempt", j.Attempts, "err", failure)
 		return g.save(ctx, JobUpdate{Job: j, Events: []Event{ev}})
 	}
-	evs := []Event{event("stored", map[string]any{"outputs": len(outs)})}
+	evs := []Event{g.event("stored", map[string]any{"outputs": len(outs)})}
 	if j.DeleteUpstream && j.UpstreamID != "" {
 		// The guide's clean-up step: every output is safe, so the Magic
 		// Hour project can go. A failure is recorded, not retried: the
 		// project expires upstream on its own terms.
 		if err := g.upDeleteProject(ctx, j.Kind, j.UpstreamID); err != nil && !errors.Is(err, magichour.ErrNotFound) {
 			g.log.Warn("gateway: delete upstream after store", "job", j.ID, "err", err)
-			evs = append(evs, event("upstream_delete_failed", map[string]any{"error": err.Error()}))
+			evs = append(evs, g.event("upstream_delete_failed", map[string]any{"error": err.Error()}))
 		} else {
-			evs = append(evs, event("upstream_deleted", map[string]any{"upstream_id": j.UpstreamID}))
+			evs = append(evs, g.event("upstream_deleted", map[string]any{"upstream_id": j.UpstreamID}))
 		}
 		now = g.now()
 	}
@@ -415,11 +415,11 @@ func (g *Gateway) refreshURLs(ctx context.Context, j *Job, outs []Output) error 
 			}
 		}
 	}
-	return g.store.AddEvent(ctx, event2(j.ID, "urls_refreshed", map[string]any{"outputs": len(outs)}))
+	return g.store.AddEvent(ctx, g.event2(j.ID, "urls_refreshed", map[string]any{"outputs": len(outs)}))
 }
 
-func event2(jobID, typ string, data any) Event {
-	ev := event(typ, data)
+func (g *Gateway) event2(jobID, typ string, data any) Event {
+	ev := g.event(typ, data)
 	ev.JobID = jobID
 	return ev
 }
@@ -456,7 +456,7 @@ func (g *Gateway) download(ctx context.Context, j *Job, o *Output) error {
 	o.StorageKey, o.Size, o.SHA256, o.StoredAt = key, size, sum, g.now()
 	o.ContentType = resp.Header.Get("Content-Type")
 	sctx := context.WithoutCancel(ctx)
-	return g.store.UpdateOutput(sctx, *o, event2(j.ID, "output_stored", map[string]any{"index": o.Index, "size": size, "sha256": sum}))
+	return g.store.UpdateOutput(sctx, *o, g.event2(j.ID, "output_stored", map[string]any{"index": o.Index, "size": size, "sha256": sum}))
 }
 
 // storageKey is "<tenant>/<shard>/<job>-<index><ext>", the extension

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // Status is the state of a gateway job.
@@ -255,18 +257,33 @@ type sqlStore struct {
 	// w takes every write and every transaction; r the reads outside a
 	// transaction. PostgreSQL: the same pool. SQLite: one connection for
 	// w, read-only connections for r (see openDB).
-	w, r *sqlDB
-	d    dialect
+	w, r  *sqlDB
+	d     dialect
+	clock clockwork.Clock
+}
+
+// StoreOption configures OpenStore.
+type StoreOption func(*sqlStore)
+
+// WithStoreClock sets the store's time source for the times it stamps
+// itself (delivery records, throttles, bootstrap); default the real clock.
+// Give it the gateway's Config.Clock.
+func WithStoreClock(c clockwork.Clock) StoreOption {
+	return func(s *sqlStore) { s.clock = c }
 }
 
 // OpenStore opens (and migrates) the database at dbURL: sqlite://path or
 // postgres://...
-func OpenStore(ctx context.Context, dbURL string) (Store, error) {
+func OpenStore(ctx context.Context, dbURL string, opts ...StoreOption) (Store, error) {
 	w, r, d, err := openDB(ctx, dbURL)
 	if err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, w, d); err != nil {
+	probe := &sqlStore{clock: clockwork.NewRealClock()}
+	for _, o := range opts {
+		o(probe)
+	}
+	if err := migrate(ctx, w, d, probe.clock); err != nil {
 		w.Close()
 		if r != w {
 			r.Close()
@@ -274,7 +291,7 @@ func OpenStore(ctx context.Context, dbURL string) (Store, error) {
 		return nil, err
 	}
 	cache := d.name == "sqlite"
-	s := &sqlStore{w: newSQLDB(w, cache), d: d}
+	s := &sqlStore{w: newSQLDB(w, cache), d: d, clock: probe.clock}
 	s.r = s.w
 	if r != w {
 		s.r = newSQLDB(r, cache)
@@ -370,6 +387,9 @@ func (s *sqlStore) insertTenant(ctx context.Context, ex interface {
 	if t.MaxInFlight != nil {
 		maxInFlight = *t.MaxInFlight
 	}
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = s.clock.Now().UTC()
+	}
 	_, err := ex.ExecContext(ctx, s.d.q("INSERT INTO tenants ("+tenantCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
 		t.ID, t.Name, t.KeyHash, t.Secret, budget, t.CreditsUsed, t.CreatedAt.UnixMilli(), maxInFlight, boolInt(t.DeleteUpstreamAfterStore))
 	return err
@@ -379,7 +399,7 @@ func (s *sqlStore) Bootstrap(ctx context.Context, adminKeyHash string, t *Tenant
 	first := false
 	err := s.tx(ctx, func(tx *sqlTx) error {
 		res, err := tx.ExecContext(ctx, s.d.q("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING"),
-			"bootstrapped", time.Now().UTC().Format(time.RFC3339))
+			"bootstrapped", s.clock.Now().UTC().Format(time.RFC3339))
 		if err != nil {
 			return err
 		}
@@ -388,7 +408,7 @@ func (s *sqlStore) Bootstrap(ctx context.Context, adminKeyHash string, t *Tenant
 		}
 		first = true
 		if _, err := tx.ExecContext(ctx, s.d.q("INSERT INTO admin_keys (key_hash, created_at) VALUES (?, ?)"),
-			adminKeyHash, time.Now().UnixMilli()); err != nil {
+			adminKeyHash, s.clock.Now().UnixMilli()); err != nil {
 			return err
 		}
 		return s.insertTenant(ctx, tx, t)
@@ -615,7 +635,7 @@ func (s *sqlStore) UpdateJob(ctx context.Context, u JobUpdate) error {
 		// Remember it outside the failed transaction: the claim skips the
 		// tenant's pending jobs for a while.
 		_, _ = s.w.ExecContext(ctx, s.d.q("UPDATE tenants SET throttled_until = ? WHERE id = ?"),
-			time.Now().Add(u.ThrottleFor).UnixMilli(), j.TenantID)
+			s.clock.Now().Add(u.ThrottleFor).UnixMilli(), j.TenantID)
 	}
 	return err
 }
@@ -725,7 +745,7 @@ func (s *sqlStore) addEvent(ctx context.Context, ex interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, ev Event) error {
 	if ev.CreatedAt.IsZero() {
-		ev.CreatedAt = time.Now()
+		ev.CreatedAt = s.clock.Now()
 	}
 	_, err := ex.ExecContext(ctx, s.d.q("INSERT INTO events (job_id, type, data, created_at) VALUES (?, ?, ?, ?)"),
 		ev.JobID, ev.Type, njson(ev.Data), ev.CreatedAt.UnixMilli())
@@ -760,7 +780,7 @@ func (s *sqlStore) Events(ctx context.Context, jobID string, after int64, limit 
 
 func (s *sqlStore) recordDelivery(ctx context.Context, tx *sqlTx, bodyHash string) error {
 	res, err := tx.ExecContext(ctx, s.d.q("INSERT INTO webhook_deliveries (body_sha256, received_at) VALUES (?, ?) ON CONFLICT (body_sha256) DO NOTHING"),
-		bodyHash, time.Now().UnixMilli())
+		bodyHash, s.clock.Now().UnixMilli())
 	if err != nil {
 		return err
 	}

@@ -122,6 +122,7 @@ type InboxEntry struct {
 	Type       string
 	Body       []byte
 	ReceivedAt time.Time
+	SignedAt   time.Time // the delivery's signed timestamp (zero: unknown)
 }
 
 func boolInt(b bool) int {
@@ -412,9 +413,9 @@ func (s *sqlStore) Cleanup(ctx context.Context, before time.Time) (int64, error)
 // --- webhook inbox ---
 
 func (s *sqlStore) AddInbox(ctx context.Context, e InboxEntry) error {
-	_, err := s.w.ExecContext(ctx, s.d.q("INSERT INTO webhook_inbox (body_sha256, upstream_id, type, body, received_at) "+
-		"VALUES (?, ?, ?, ?, ?) ON CONFLICT (body_sha256) DO NOTHING"),
-		e.Hash, e.UpstreamID, e.Type, string(e.Body), e.ReceivedAt.UnixMilli())
+	_, err := s.w.ExecContext(ctx, s.d.q("INSERT INTO webhook_inbox (body_sha256, upstream_id, type, body, received_at, signed_at) "+
+		"VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (body_sha256) DO NOTHING"),
+		e.Hash, e.UpstreamID, e.Type, string(e.Body), e.ReceivedAt.UnixMilli(), ntime(e.SignedAt))
 	return err
 }
 
@@ -422,7 +423,7 @@ func (s *sqlStore) Inbox(ctx context.Context, upstreamID string) ([]InboxEntry, 
 	// A reader sees every write committed before the query starts (WAL
 	// snapshot per statement; PostgreSQL read committed), which is all
 	// the inbox's handshake needs (see Gateway.drainInbox).
-	rows, err := s.r.QueryContext(ctx, s.d.q("SELECT body_sha256, upstream_id, type, body, received_at FROM webhook_inbox "+
+	rows, err := s.r.QueryContext(ctx, s.d.q("SELECT body_sha256, upstream_id, type, body, received_at, signed_at FROM webhook_inbox "+
 		"WHERE upstream_id = ? ORDER BY received_at, body_sha256"), upstreamID)
 	if err != nil {
 		return nil, err
@@ -433,10 +434,11 @@ func (s *sqlStore) Inbox(ctx context.Context, upstreamID string) ([]InboxEntry, 
 		var e InboxEntry
 		var body string
 		var at int64
-		if err := rows.Scan(&e.Hash, &e.UpstreamID, &e.Type, &body, &at); err != nil {
+		var signed sql.NullInt64
+		if err := rows.Scan(&e.Hash, &e.UpstreamID, &e.Type, &body, &at, &signed); err != nil {
 			return nil, err
 		}
-		e.Body, e.ReceivedAt = []byte(body), time.UnixMilli(at).UTC()
+		e.Body, e.ReceivedAt, e.SignedAt = []byte(body), time.UnixMilli(at).UTC(), fromMilli(signed)
 		out = append(out, e)
 	}
 	return out, rows.Err()

@@ -146,14 +146,14 @@ func toolNames() []string {
 func (d *Dashboard) handleList(w http.ResponseWriter, r *http.Request, u *user) {
 	ctx := r.Context()
 	f, jf, note := d.parseFilter(r, u)
-	since := time.Now().Add(-2 * time.Second)
+	since := d.gw.Now().Add(-2 * time.Second)
 	jobs, err := d.gw.Store().ListJobs(ctx, jf)
 	if err != nil {
 		d.fail(w, r, err)
 		return
 	}
 	names := d.tenantNames(ctx, u)
-	now := time.Now()
+	now := d.gw.Now()
 	lv := listView{Filter: f, Statuses: statuses, Tools: toolNames(), Admin: u.Admin, FirstPage: f.Cursor == "",
 		Filtered: f.Status != "" || f.Tool != "" || f.Tenant != "", FilterNote: note}
 	for _, j := range jobs {
@@ -257,7 +257,7 @@ func (d *Dashboard) detail(ctx context.Context, u *user, id string) (*detailView
 	if err != nil {
 		return nil, err
 	}
-	dv := &detailView{Row: makeRow(j, d.tenantNames(ctx, u), u.Admin, time.Now()), Job: j,
+	dv := &detailView{Row: makeRow(j, d.tenantNames(ctx, u), u.Admin, d.gw.Now()), Job: j,
 		Params: prettyJSON(j.Params), Metadata: prettyJSON(j.Metadata), Terminal: j.Status.Terminal()}
 	dv.Outputs = d.outputViews(ctx, j, outs)
 	if len(outs) == 0 {

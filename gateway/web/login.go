@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/hourglasshq/hourglass/gateway"
 )
@@ -73,7 +72,7 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hash := gateway.HashKey(key)
-	sess := session{KeyHash: hash, Nonce: randomString(18), Expires: time.Now().Add(d.opts.SessionTTL).Unix()}
+	sess := session{KeyHash: hash, Nonce: randomString(18), Expires: d.gw.Now().Add(d.opts.SessionTTL).Unix()}
 	v, err := d.sign.encode(ctx, sess)
 	if err != nil {
 		d.fail(w, r, err)

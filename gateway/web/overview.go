@@ -55,7 +55,7 @@ type overviewView struct {
 func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, u *user) {
 	ctx := r.Context()
 	scope := u.Scope()
-	now := time.Now().UTC()
+	now := d.gw.Now().UTC()
 	ov := overviewView{Admin: u.Admin, GeneratedAt: now}
 
 	counts, err := d.gw.JobCounts(ctx, scope)

@@ -165,7 +165,7 @@ func (d *Dashboard) authenticate(r *http.Request) (*user, error) {
 		return nil, nil
 	}
 	ctx := r.Context()
-	sess, ok := d.sign.decode(ctx, c.Value, time.Now())
+	sess, ok := d.sign.decode(ctx, c.Value, d.gw.Now())
 	if !ok {
 		return nil, nil
 	}

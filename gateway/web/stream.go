@@ -23,10 +23,11 @@ const overlap = 3 * time.Second
 type sse struct {
 	w         http.ResponseWriter
 	f         http.Flusher
+	now       func() time.Time
 	lastWrite time.Time
 }
 
-func startSSE(w http.ResponseWriter) (*sse, bool) {
+func startSSE(w http.ResponseWriter, now func() time.Time) (*sse, bool) {
 	f, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
@@ -39,7 +40,7 @@ func startSSE(w http.ResponseWriter) (*sse, bool) {
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, "retry: 2000\n\n")
 	f.Flush()
-	return &sse{w: w, f: f, lastWrite: time.Now()}, true
+	return &sse{w: w, f: f, now: now, lastWrite: now()}, true
 }
 
 func (s *sse) send(id, event string, data any) {
@@ -48,13 +49,13 @@ func (s *sse) send(id, event string, data any) {
 		fmt.Fprintf(s.w, "id: %s\n", id)
 	}
 	fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", event, b)
-	s.lastWrite = time.Now()
+	s.lastWrite = s.now()
 }
 
 func (s *sse) flush() {
-	if time.Since(s.lastWrite) > 15*time.Second {
+	if s.now().Sub(s.lastWrite) > 15*time.Second {
 		fmt.Fprint(s.w, ": keep-alive\n\n")
-		s.lastWrite = time.Now()
+		s.lastWrite = s.now()
 	}
 	s.f.Flush()
 }
@@ -72,21 +73,21 @@ type rowEvent struct {
 func (d *Dashboard) handleListStream(w http.ResponseWriter, r *http.Request, u *user) {
 	ctx := r.Context()
 	_, jf, _ := d.parseFilter(r, u)
-	cursor := time.Now().Add(-overlap).UnixMilli()
+	cursor := d.gw.Now().Add(-overlap).UnixMilli()
 	if v, err := strconv.ParseInt(r.URL.Query().Get("since"), 10, 64); err == nil {
 		cursor = v
 	}
 	if v, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
 		cursor = v
 	}
-	s, ok := startSSE(w)
+	s, ok := startSSE(w, d.gw.Now)
 	if !ok {
 		return
 	}
 	names := d.tenantNames(ctx, u)
 	type seen struct{ version, updated int64 }
 	sent := map[string]seen{}
-	tick := time.NewTicker(d.poll)
+	tick := d.gw.Clock().NewTicker(d.poll)
 	defer tick.Stop()
 	for {
 		jobs, err := d.gw.JobsChangedSince(ctx, gateway.JobFilter{TenantID: jf.TenantID, Tool: jf.Tool}, time.UnixMilli(cursor-overlap.Milliseconds()), 500)
@@ -96,7 +97,7 @@ func (d *Dashboard) handleListStream(w http.ResponseWriter, r *http.Request, u *
 			}
 			return
 		}
-		now := time.Now()
+		now := d.gw.Now()
 		maxU := cursor
 		for _, j := range jobs {
 			upd := j.UpdatedAt.UnixMilli()
@@ -126,7 +127,7 @@ func (d *Dashboard) handleListStream(w http.ResponseWriter, r *http.Request, u *
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-tick.Chan():
 		}
 	}
 }
@@ -158,12 +159,12 @@ func (d *Dashboard) handleJobStream(w http.ResponseWriter, r *http.Request, u *u
 	if v, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
 		last = v
 	}
-	s, ok := startSSE(w)
+	s, ok := startSSE(w, d.gw.Now)
 	if !ok {
 		return
 	}
 	version := int64(-1)
-	tick := time.NewTicker(d.poll)
+	tick := d.gw.Clock().NewTicker(d.poll)
 	defer tick.Stop()
 	for {
 		j, err := d.gw.Store().Job(ctx, u.Scope(), id)
@@ -211,7 +212,7 @@ func (d *Dashboard) handleJobStream(w http.ResponseWriter, r *http.Request, u *u
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-tick.Chan():
 		}
 	}
 }
