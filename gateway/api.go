@@ -22,7 +22,7 @@ import (
 //	GET    /healthz, /readyz
 //	POST   /hooks/magichour                  Magic Hour webhooks (signed)
 //	POST   /api/jobs                         submit (tenant key)
-//	GET    /api/jobs                         list: ?status=&tool=&limit=&cursor=
+//	GET    /api/jobs                         list: ?status=a,b&tool=&limit=&cursor=&metadata.k=v&created_after=&created_before=
 //	GET    /api/jobs/{id}                    one job with its outputs
 //	DELETE /api/jobs/{id}                    stop tracking, delete the local copy (?upstream=true: on Magic Hour too)
 //	GET    /api/jobs/{id}/outputs/{n}        a stored output (Range supported)
@@ -347,11 +347,15 @@ func (g *Gateway) accept(ctx context.Context, t *Tenant, job *Job, deleteUpstrea
 	}
 	if job.CallbackURL != "" {
 		if err := checkPublicURL(ctx, job.CallbackURL, g.cfg.AllowPrivateCallbacks); err != nil {
-			return bad("invalid_callback_url", "callback_url "+err.Error(), fieldError{"callback_url", err.Error()})
+			msg := callbackRefusal(err)
+			return bad("invalid_callback_url", "callback_url "+msg, fieldError{"callback_url", msg})
 		}
 	}
 	if fields := g.checkUploads(ctx, t.ID, catalog.Lookup(job.Tool), job.Params); len(fields) > 0 {
 		return bad("invalid_params", "invalid params: "+fields[0].Field+": "+fields[0].Message, fields...)
+	}
+	if code, ae := g.checkSubmitQuota(ctx, t.ID); ae != nil {
+		return nil, false, code, ae
 	}
 	job.DeleteUpstream = t.DeleteUpstreamAfterStore
 	if deleteUpstream != nil {
@@ -557,12 +561,12 @@ func (g *Gateway) handleDeliveries(w http.ResponseWriter, r *http.Request, c cal
 
 func (g *Gateway) handleList(w http.ResponseWriter, r *http.Request, c caller) {
 	q := r.URL.Query()
-	f := JobFilter{TenantID: c.scope(), Status: Status(q.Get("status")), Tool: q.Get("tool"), Cursor: q.Get("cursor"), Limit: 50}
+	f := JobFilter{TenantID: c.scope(), Tool: q.Get("tool"), Limit: 50}
 	if c.Admin && q.Get("tenant") != "" {
 		f.TenantID = q.Get("tenant")
 	}
-	if f.Status != "" && !f.Status.Valid() {
-		writeError(w, http.StatusBadRequest, "invalid_status", fmt.Sprintf("unknown status %q", f.Status), []fieldError{{"status", "unknown status"}})
+	if ae := parseListQuery(q, &f); ae != nil {
+		writeError(w, http.StatusBadRequest, ae.Code, ae.Message, ae.Fields)
 		return
 	}
 	if f.Tool != "" {
@@ -579,11 +583,15 @@ func (g *Gateway) handleList(w http.ResponseWriter, r *http.Request, c caller) {
 		}
 		f.Limit = n
 	}
+	limit := f.Limit
+	f.Limit++ // one more than the page: a next page exists only if it comes back
 	jobs, err := g.store.ListJobs(r.Context(), f)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
 		return
 	}
+	more := len(jobs) > limit
+	jobs = jobs[:min(len(jobs), limit)]
 	resp := struct {
 		Jobs       []jobJSON `json:"jobs"`
 		NextCursor string    `json:"next_cursor,omitempty"`
@@ -591,7 +599,7 @@ func (g *Gateway) handleList(w http.ResponseWriter, r *http.Request, c caller) {
 	for _, j := range jobs {
 		resp.Jobs = append(resp.Jobs, toJSON(baseURL(r), j, nil))
 	}
-	if len(jobs) == f.Limit {
+	if more {
 		resp.NextCursor = jobs[len(jobs)-1].ID
 	}
 	writeJSON(w, http.StatusOK, resp)

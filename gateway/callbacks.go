@@ -335,6 +335,7 @@ func (g *Gateway) cleanupLoop(ctx context.Context) {
 		} else if n > 0 {
 			g.log.Info("gateway: webhook inbox cleanup (deliveries for projects no job recorded)", "rows_deleted", n)
 		}
+		g.periodicCleanup(ctx)
 		if g.cfg.Retention <= 0 {
 			continue
 		}

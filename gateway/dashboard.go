@@ -139,11 +139,8 @@ func (g *Gateway) CheckOutput(ctx context.Context, o Output) error {
 // ("api-assets/hourglass/upl_....png") goes in the job's params; the worker
 // uploads it to Magic Hour before the job's create.
 func (g *Gateway) UploadInput(ctx context.Context, tenantID, ext string, r io.Reader) (string, error) {
-	u, _, err := g.newUpload(ctx, tenantID, ext)
-	if err != nil {
-		return "", err
-	}
-	if _, ae := g.storeUpload(ctx, httptest.NewRecorder(), u, r); ae != nil {
+	u, _, ae := g.receiveUpload(ctx, httptest.NewRecorder(), tenantID, ext, r)
+	if ae != nil {
 		return "", errors.New(ae.Message)
 	}
 	return u.filePath(), nil

@@ -141,7 +141,7 @@ func TestDropInUploadsAndFaceDetection(t *testing.T) {
 		h := newHarness(t, dbURL, hopts{})
 		c := h.sdk()
 		ctx := context.Background()
-		png := bytes.Repeat([]byte("png!"), 2048)
+		png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("png!"), 2048)...)
 		path, err := c.Files.UploadReader(ctx, bytes.NewReader(png), int64(len(png)), "png")
 		if err != nil {
 			t.Fatalf("upload through the gateway: %v", err)

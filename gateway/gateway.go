@@ -124,6 +124,12 @@ type Config struct {
 	// kept for the create's answer to catch up (default 1h); it runs with
 	// the retention clean-up, which then always runs.
 	InboxTTL time.Duration
+
+	// TenantStorageQuota caps each tenant's stored outputs plus uploads, in
+	// bytes (0: no quota); see quota.go. UploadTTL deletes uploads no
+	// pending job needs after this long (default 7 days; negative: keep).
+	TenantStorageQuota int64
+	UploadTTL          time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -189,6 +195,9 @@ func (c *Config) defaults() error {
 	}
 	setDur(&c.CleanupInterval, time.Hour)
 	setDur(&c.InboxTTL, time.Hour)
+	if c.UploadTTL == 0 {
+		c.UploadTTL = 7 * 24 * time.Hour
+	}
 	return nil
 }
 
@@ -209,6 +218,8 @@ type Gateway struct {
 	limiter  *rate.Limiter // nil: no limit
 	metrics  *metrics
 	cbClient *http.Client // SSRF-guarded unless AllowPrivateCallbacks
+
+	usage usageCache // tenants' storage usage, for the quota
 
 	urlKeyMu sync.Mutex
 	urlKey   []byte // signs the gateway's download URLs (from the Store)

@@ -161,6 +161,12 @@ type JobFilter struct {
 	Tool     string
 	Cursor   string
 	Limit    int
+	// Statuses (any of), metadata values (all of) and the creation-time
+	// range (exclusive) narrow the list further (listquery.go).
+	Statuses      []Status
+	Metadata      map[string]string
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
 }
 
 // JobUpdate is a state change applied atomically: the job row (only if
@@ -545,8 +551,8 @@ func (s *sqlStore) ListJobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 	if f.TenantID != "" {
 		where, args = append(where, "tenant_id = ?"), append(args, f.TenantID)
 	}
-	if f.Status != "" {
-		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	if w, a := s.d.listConditions(f); len(w) > 0 {
+		where, args = append(where, w...), append(args, a...)
 	}
 	if f.Tool != "" {
 		where, args = append(where, "tool = ?"), append(args, f.Tool)

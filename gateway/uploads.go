@@ -79,6 +79,7 @@ func (g *Gateway) storeUpload(ctx context.Context, w http.ResponseWriter, u *Upl
 		return http.StatusInternalServerError, &apiError{Code: "internal", Message: "database error"}
 	}
 	g.metrics.storedBytes.Add(float64(size))
+	g.forgetUsage(u.TenantID)
 	return 0, nil
 }
 
@@ -101,36 +102,61 @@ func (g *Gateway) handleUploadPut(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// handleAPIUpload is POST /api/uploads?extension=png (or ?filename=x.png):
-// the raw body is the file. It answers the file_path to use in params.
+// handleAPIUpload is POST /api/uploads: the file is either the raw body
+// (?extension=png or ?filename=x.png) or the first file part of a
+// multipart form (curl -F file=@x.png), its extension from the part's
+// filename unless ?extension= says otherwise. The file's first bytes must
+// match its extension. It answers the file_path to use in params.
 func (g *Gateway) handleAPIUpload(w http.ResponseWriter, r *http.Request, c caller) {
 	if c.Tenant == nil {
 		writeError(w, http.StatusForbidden, "forbidden", "files are uploaded with a tenant key", nil)
 		return
 	}
-	ext := r.URL.Query().Get("extension")
-	if ext == "" {
-		if name := r.URL.Query().Get("filename"); name != "" {
-			if i := strings.LastIndexByte(name, '.'); i >= 0 {
-				ext = name[i+1:]
-			}
-		}
-	}
-	if ext == "" {
-		writeError(w, http.StatusBadRequest, "missing_extension", "pass ?extension=png (or ?filename=photo.png)", []fieldError{{"extension", "is required"}})
+	body, ext, ae := uploadBody(r)
+	if ae != nil {
+		writeError(w, http.StatusBadRequest, ae.Code, ae.Message, ae.Fields)
 		return
 	}
-	u, _, err := g.newUpload(r.Context(), c.Tenant.ID, ext)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "unsupported_extension", err.Error()+"; accepted: "+allExtensions(), []fieldError{{"extension", "unsupported"}})
+	if ext == "" {
+		writeError(w, http.StatusBadRequest, "missing_extension", "pass ?extension=png (or ?filename=photo.png), or send the file as a multipart part with a filename (curl -F file=@photo.png)", []fieldError{{"extension", "is required"}})
 		return
 	}
-	if code, ae := g.storeUpload(r.Context(), w, u, r.Body); ae != nil {
-		writeError(w, code, ae.Code, ae.Message, nil)
+	u, code, ae := g.receiveUpload(r.Context(), w, c.Tenant.ID, ext, body)
+	if ae != nil {
+		writeError(w, code, ae.Code, ae.Message, ae.Fields)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"id": u.ID, "file_path": u.filePath(), "media": u.Media,
 		"size": u.Size, "sha256": u.SHA256})
+}
+
+// receiveUpload checks ext and the file's signature, then records and
+// stores the upload; nothing is recorded for a refused file.
+func (g *Gateway) receiveUpload(ctx context.Context, w http.ResponseWriter, tenantID, ext string, body io.Reader) (*Upload, int, *apiError) {
+	ext = strings.ToLower(strings.TrimPrefix(ext, "."))
+	if catalog.MediaOfExtension(ext) == "" {
+		return nil, http.StatusBadRequest, &apiError{Code: "unsupported_extension", Message: fmt.Sprintf("unsupported extension %q; accepted: %s", ext, allExtensions()),
+			Fields: []fieldError{{"extension", "unsupported"}}}
+	}
+	checked, err := checkSignature(body, ext)
+	if err != nil {
+		var es errSignature
+		if errors.As(err, &es) {
+			return nil, http.StatusBadRequest, &apiError{Code: "file_signature_mismatch", Message: err.Error(), Fields: []fieldError{{"file", "content does not match ." + ext}}}
+		}
+		return nil, http.StatusBadRequest, &apiError{Code: "bad_body", Message: "could not read the file: " + err.Error()}
+	}
+	if code, ae := g.checkQuota(ctx, tenantID); ae != nil {
+		return nil, code, ae
+	}
+	u, _, err := g.newUpload(ctx, tenantID, ext)
+	if err != nil {
+		return nil, http.StatusInternalServerError, &apiError{Code: "internal", Message: "could not record the upload"}
+	}
+	if code, ae := g.storeUpload(ctx, w, u, checked); ae != nil {
+		return nil, code, ae
+	}
+	return u, 0, nil
 }
 
 func allExtensions() string {

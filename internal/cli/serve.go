@@ -37,6 +37,9 @@ type serveOptions struct {
 	maxBodyBytes          int64
 	retention             time.Duration
 	logLevel, logFormat   string
+
+	tenantStorageQuota int64
+	uploadTTL          time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -86,6 +89,8 @@ Prometheus metrics at /metrics.`,
 	fl.Int64Var(&o.maxUploadBytes, "max-upload-bytes", 1<<30, "largest input file accepted by the upload routes")
 	fl.Int64Var(&o.maxBodyBytes, "max-body-bytes", 1<<20, "largest JSON request body")
 	fl.DurationVar(&o.retention, "retention", 30*24*time.Hour, "delete events, callback rows and webhook dedupe rows of finished work older than this (0: keep)")
+	fl.Int64Var(&o.tenantStorageQuota, "tenant-storage-quota", 0, "bytes of stored outputs and uploads per tenant; at it, uploads get 413 and submits 507 (0: no quota)")
+	fl.DurationVar(&o.uploadTTL, "upload-ttl", 7*24*time.Hour, "delete uploaded input files no pending job needs after this long (0: keep)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd) }
@@ -202,9 +207,9 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	gw, err := gateway.New(gateway.Config{
 		Store: store, Storage: storage, Upstream: up, WebhookSecrets: secrets,
 		Workers: o.workers, Speed: speed, LeaseDuration: o.lease, ShutdownGrace: o.shutdownGrace, Logger: logger,
-		PublicURL: public, UpstreamRPS: o.upstreamRPS, AllowPrivateCallbacks: o.allowPrivateCallbacks,
+		PublicURL: public, UpstreamRPS: o.upstreamRPS, AllowPrivateCallbacks: o.allowPrivateCallbacks || emu != nil, // the embedded emulator's users call back to loopback
 		CallbackWorkers: o.callbackWorkers, MaxUploadBytes: o.maxUploadBytes, MaxBodyBytes: o.maxBodyBytes,
-		Retention: retention,
+		Retention: retention, TenantStorageQuota: o.tenantStorageQuota, UploadTTL: keepIfZero(o.uploadTTL),
 	})
 	if err != nil {
 		return err
