@@ -647,13 +647,9 @@ func (s *sqlStore) UpdateJob(ctx context.Context, u JobUpdate) error {
 }
 
 func (s *sqlStore) ClaimJobs(ctx context.Context, owner string, now, until time.Time, limit int) ([]*Job, error) {
-	q := "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id IN (" +
-		"SELECT id FROM jobs WHERE next_run_at IS NOT NULL AND next_run_at <= ? AND (lease_until IS NULL OR lease_until < ?) " +
-		"AND NOT (status = 'pending' AND tenant_id IN (SELECT id FROM tenants WHERE throttled_until > ?)) " +
-		"ORDER BY next_run_at LIMIT ?" + s.d.lockSkip + ") " +
-		"AND next_run_at <= ? AND (lease_until IS NULL OR lease_until < ?) RETURNING " + jobCols
+	q := s.d.fairClaimSQL() // round-robin across tenants (fairclaim.go)
 	n := now.UnixMilli()
-	rows, err := s.w.QueryContext(ctx, s.d.q(q), owner, until.UnixMilli(), n, n, n, limit, n, n)
+	rows, err := s.w.QueryContext(ctx, s.d.q(q), owner, until.UnixMilli(), n, n, n, limit, limit, n, n)
 	return collect(rows, err, scanJob)
 }
 
