@@ -39,7 +39,7 @@ type Config struct {
 	// polling alone.
 	WebhookSecrets []string
 
-	// Workers is how many jobs this process works on at once (default 4;
+	// Workers is how many jobs this process works on at once (default 8;
 	// negative: none, the process only serves the API).
 	Workers int
 	// LeaseDuration is how long a claimed job stays reserved without a
@@ -142,15 +142,15 @@ func (c *Config) defaults() error {
 		}
 	}
 	if c.Workers == 0 {
-		c.Workers = 4
+		c.Workers = DefaultWorkers
 	}
-	setDur(&c.LeaseDuration, 30*time.Second)
+	setDur(&c.LeaseDuration, DefaultLeaseDuration)
 	setDur(&c.IdlePoll, time.Second)
 	setDur(&c.MinPollInterval, 2*time.Second)
 	setDur(&c.MaxPollInterval, 5*time.Minute)
 	setDur(&c.RetryBase, time.Second)
 	setDur(&c.RetryMax, 5*time.Minute)
-	setDur(&c.ShutdownGrace, 10*time.Second)
+	setDur(&c.ShutdownGrace, DefaultShutdownGrace)
 	setDur(&c.SSEPoll, 500*time.Millisecond)
 	if c.Speed <= 0 {
 		c.Speed = 1
@@ -162,7 +162,7 @@ func (c *Config) defaults() error {
 		c.MaxAttempts = 30
 	}
 	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 1 << 20
+		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if c.DownloadClient == nil {
 		c.DownloadClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
@@ -174,21 +174,21 @@ func (c *Config) defaults() error {
 		c.Clock = clockwork.NewRealClock()
 	}
 	if c.UpstreamRPS == 0 {
-		c.UpstreamRPS = 10
+		c.UpstreamRPS = DefaultUpstreamRPS
 	}
 	if c.UpstreamBurst <= 0 {
 		c.UpstreamBurst = max(1, int(c.UpstreamRPS))
 	}
 	setDur(&c.ThrottleRetry, 500*time.Millisecond)
 	if c.CallbackWorkers == 0 {
-		c.CallbackWorkers = 4
+		c.CallbackWorkers = DefaultCallbackWorkers
 	}
 	setDur(&c.CallbackTimeout, 10*time.Second)
 	setDur(&c.CallbackRetryBase, 5*time.Second)
 	setDur(&c.CallbackRetryMax, time.Hour)
 	setDur(&c.CallbackMaxAge, 24*time.Hour)
 	if c.MaxUploadBytes <= 0 {
-		c.MaxUploadBytes = 1 << 30
+		c.MaxUploadBytes = DefaultMaxUploadBytes
 	}
 	if c.Retention == 0 {
 		c.Retention = 30 * 24 * time.Hour
@@ -202,7 +202,8 @@ func (c *Config) defaults() error {
 }
 
 // Gateway is a running gateway: its workers (started by New) and its HTTP
-// handler. It does not own the Store or the Storage; close them after it.
+// handler. A gateway from New does not own the Store or the Storage (close
+// them after it); one from Open closes the store it opened.
 type Gateway struct {
 	cfg     Config
 	store   Store
@@ -232,6 +233,9 @@ type Gateway struct {
 	dispatchDone chan struct{}
 	work         sync.WaitGroup
 	closeOnce    sync.Once
+
+	keys    BootstrapKeys  // set by Open
+	closers []func() error // what Open opened, closed by Close
 
 	// afterCreate, when set (tests), runs between a create's answer and
 	// recording it.
@@ -284,7 +288,7 @@ func New(cfg Config) (*Gateway, error) {
 // then interrupts what is left; interrupted jobs keep their state and are
 // resumed by the next gateway (a create in flight may end as
 // create_outcome_unknown, never as a second create).
-func (g *Gateway) Close() error {
+func (g *Gateway) Close() (closeErr error) {
 	g.closeOnce.Do(func() {
 		g.stopClaiming()
 		<-g.dispatchDone
@@ -301,8 +305,13 @@ func (g *Gateway) Close() error {
 			<-done
 		}
 		g.interrupt()
+		for i := len(g.closers) - 1; i >= 0; i-- {
+			if err := g.closers[i](); err != nil && closeErr == nil {
+				closeErr = err
+			}
+		}
 	})
-	return nil
+	return closeErr
 }
 
 // nudge wakes the dispatcher (after a local change made work due).

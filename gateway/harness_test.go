@@ -100,17 +100,19 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type harness struct {
-	t         *testing.T
-	dbURL     string
-	emu       *emulator.Server
-	srv       *httptest.Server
-	front     *swapHandler
-	store     gateway.Store
-	storage   *gateway.FileStorage
-	gw        *gateway.Gateway
-	cfg       gateway.Config
-	adminKey  string
-	tenantKey string
+	t     *testing.T
+	dbURL string
+	emu   *emulator.Server
+	srv   *httptest.Server
+	front *swapHandler
+	store gateway.Store
+	// storeOwned: the gateway opened the store (Open) and closes it.
+	storeOwned bool
+	storage    *gateway.FileStorage
+	gw         *gateway.Gateway
+	cfg        gateway.Config
+	adminKey   string
+	tenantKey  string
 }
 
 type hopts struct {
@@ -168,16 +170,21 @@ func newHarness(t *testing.T, dbURL string, o hopts) *harness {
 	if o.cfg != nil {
 		o.cfg(&h.cfg)
 	}
-	h.openStore()
-	admin, tenant, created, err := gateway.Bootstrap(context.Background(), h.store)
-	if err != nil || !created {
-		t.Fatalf("bootstrap: created=%v err=%v", created, err)
-	}
-	h.adminKey, h.tenantKey = admin, tenant
-	if !o.noStart {
-		h.start()
-	}
 	t.Cleanup(h.stop)
+	if o.noStart {
+		// The test works on the store first, as before a process starts.
+		h.openStore()
+		admin, tenant, created, err := gateway.Bootstrap(context.Background(), h.store)
+		if err != nil || !created {
+			t.Fatalf("bootstrap: created=%v err=%v", created, err)
+		}
+		h.adminKey, h.tenantKey = admin, tenant
+		return h
+	}
+	h.start()
+	if k := h.gw.Keys(); !k.Created {
+		t.Fatal("bootstrap: the first Open did not create the keys")
+	}
 	return h
 }
 
@@ -190,16 +197,21 @@ func (h *harness) openStore() {
 	h.store = s
 }
 
+// start opens the gateway as a process does (gateway.Open); a store the
+// test opened itself is used as is, else Open opens and owns one.
 func (h *harness) start() {
 	h.t.Helper()
-	if h.store == nil {
-		h.openStore()
-	}
-	cfg := h.cfg
-	cfg.Store = h.store
-	gw, err := gateway.New(cfg)
+	o := gateway.Options{Config: h.cfg, DB: h.dbURL}
+	o.Config.Store = h.store
+	gw, err := gateway.Open(context.Background(), o)
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.store == nil {
+		h.store, h.storeOwned = gw.Store(), true
+	}
+	if k := gw.Keys(); k.Created {
+		h.adminKey, h.tenantKey = k.AdminKey, k.TenantKey
 	}
 	h.gw = gw
 	h.front.set(gw.Handler())
@@ -212,10 +224,10 @@ func (h *harness) stop() {
 		h.gw.Close()
 		h.gw = nil
 	}
-	if h.store != nil {
+	if h.store != nil && !h.storeOwned {
 		h.store.Close()
-		h.store = nil
 	}
+	h.store, h.storeOwned = nil, false
 }
 
 // do sends an API request with key and decodes a JSON answer into out.

@@ -30,19 +30,14 @@ func TestOfficialNodeClientThroughGateway(t *testing.T) {
 		emulator.WithWebhookURL(front.URL+"/hooks/magichour"), emulator.WithWebhookSecret(secret))
 	up, err := magichour.NewClient(magichour.WithAPIKey(emu.APIKey), magichour.WithBaseURL(emu.URL))
 	must(t, err)
-	store, err := gateway.OpenStore(ctx, "sqlite://"+filepath.Join(dir, "gw.db"))
-	must(t, err)
-	defer store.Close()
-	storage, err := gateway.NewFileStorage(filepath.Join(dir, "outputs"))
-	must(t, err)
-	gw, err := gateway.New(gateway.Config{Store: store, Storage: storage, Upstream: up, WebhookSecrets: []string{secret},
-		Workers: 8, Speed: speed, IdlePoll: 50 * time.Millisecond, MinPollInterval: 20 * time.Millisecond,
-		MaxPollInterval: 200 * time.Millisecond, RetryBase: 20 * time.Millisecond, UpstreamRPS: -1})
+	gw, err := gateway.Open(ctx, gateway.Options{DB: "sqlite://" + filepath.Join(dir, "gw.db"), StorageURL: filepath.Join(dir, "outputs"),
+		Config: gateway.Config{Upstream: up, WebhookSecrets: []string{secret},
+			Speed: speed, IdlePoll: 50 * time.Millisecond, MinPollInterval: 20 * time.Millisecond,
+			MaxPollInterval: 200 * time.Millisecond, RetryBase: 20 * time.Millisecond, UpstreamRPS: -1}})
 	must(t, err)
 	defer gw.Close()
 	front.Config.Handler = gw.Handler()
-	_, tenantKey, _, err := gateway.Bootstrap(ctx, store)
-	must(t, err)
+	tenantKey := gw.Keys().TenantKey
 
 	runChecks(t, node, "dropin.js", front.URL, tenantKey, 4*time.Minute)
 }

@@ -56,6 +56,12 @@ type env struct {
 
 func newEnv(t *testing.T, speed float64) *env {
 	t.Helper()
+	return newEnvWith(t, speed, nil)
+}
+
+// newEnvWith is newEnv with edit applied to the gateway's Config.
+func newEnvWith(t *testing.T, speed float64, edit func(*gateway.Config)) *env {
+	t.Helper()
 	front := &lateHandler{}
 	e := &env{t: t, srv: httptest.NewServer(front)}
 	t.Cleanup(e.srv.Close)
@@ -72,28 +78,25 @@ func newEnv(t *testing.T, speed float64) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.store, err = gateway.OpenStore(context.Background(), "sqlite://"+filepath.Join(dir, "hourglass.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.gw, err = gateway.New(gateway.Config{Store: e.store, Storage: e.storage, Upstream: up, WebhookSecrets: []string{secret},
-		Workers: 4, LeaseDuration: 2 * time.Second, IdlePoll: 50 * time.Millisecond, Speed: speed,
+	cfg := gateway.Config{Storage: e.storage, Upstream: up, WebhookSecrets: []string{secret},
+		LeaseDuration: 2 * time.Second, IdlePoll: 50 * time.Millisecond, Speed: speed,
 		MinPollInterval: 20 * time.Millisecond, MaxPollInterval: 500 * time.Millisecond,
-		RetryBase: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond, ShutdownGrace: 2 * time.Second, SSEPoll: 100 * time.Millisecond})
+		RetryBase: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond, ShutdownGrace: 2 * time.Second, SSEPoll: 100 * time.Millisecond}
+	if edit != nil {
+		edit(&cfg)
+	}
+	e.gw, err = gateway.Open(context.Background(), gateway.Options{Config: cfg, DB: "sqlite://" + filepath.Join(dir, "hourglass.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.store = e.gw.Store()
 	t.Cleanup(func() {
 		front.mu.Lock()
 		front.h = nil
 		front.mu.Unlock()
 		e.gw.Close()
-		e.store.Close()
 	})
-	e.adminKey, e.tenantKey, _, err = gateway.Bootstrap(context.Background(), e.store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.adminKey, e.tenantKey = e.gw.Keys().AdminKey, e.gw.Keys().TenantKey
 	front.mu.Lock()
 	front.h = web.New(e.gw, web.Options{API: e.gw.Handler()})
 	front.mu.Unlock()

@@ -236,3 +236,38 @@ func TestTenantIsolation(t *testing.T) {
 		t.Fatalf("admin output: %d", resp.StatusCode)
 	}
 }
+
+// The dashboard's submit form follows the gateway's upload limit
+// (--max-upload-bytes), not a limit of its own.
+func TestDashboardUploadLimitFollowsGateway(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, 2000, func(c *gateway.Config) { c.MaxUploadBytes = 64 << 10 })
+	c := e.client()
+	csrf := c.login(e.tenantKey)
+	post := func(size int) int {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		_ = mw.WriteField("csrf", csrf)
+		_ = mw.WriteField("name", "limit")
+		fw, _ := mw.CreateFormFile("image_file_path", "in.png")
+		_, _ = fw.Write(bytes.Repeat([]byte{'x'}, size))
+		mw.Close()
+		req, _ := http.NewRequest("POST", e.srv.URL+"/submit/ai-image-upscaler", &buf)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// 64 KiB + 1 MiB of form: a 2 MiB file is refused before it is read.
+	if code := post(2 << 20); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("2 MiB form with a 64 KiB limit: %d, want 413", code)
+	}
+	// Under the form limit it reaches the gateway's own check (not a 413
+	// from the form).
+	if code := post(1 << 10); code == http.StatusRequestEntityTooLarge {
+		t.Fatalf("1 KiB file refused as too large: %d", code)
+	}
+}

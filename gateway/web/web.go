@@ -44,7 +44,9 @@ type Options struct {
 	SecureCookies bool
 	// SessionTTL is how long a sign-in lasts (default 12h).
 	SessionTTL time.Duration
-	// MaxUploadBytes limits a submit form with files (default 512 MiB).
+	// MaxUploadBytes limits a submit form with files (default: the
+	// gateway's limit of one upload, MaxUploadBytes, plus 1 MiB for the
+	// form's other fields).
 	MaxUploadBytes int64
 	Logger         *slog.Logger
 }
@@ -68,7 +70,7 @@ func New(gw *gateway.Gateway, opts Options) *Dashboard {
 		opts.SessionTTL = 12 * time.Hour
 	}
 	if opts.MaxUploadBytes <= 0 {
-		opts.MaxUploadBytes = 512 << 20
+		opts.MaxUploadBytes = gw.MaxUploadBytes() + 1<<20
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

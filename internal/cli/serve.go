@@ -77,17 +77,17 @@ Prometheus metrics at /metrics.`,
 	fl.StringVar(&o.storage, "storage", "file://./hourglass-data/outputs", "output storage: file:///path")
 	fl.StringVar(&o.secret, "webhook-secret", os.Getenv("MAGIC_HOUR_WEBHOOK_SECRET"),
 		"Magic Hour webhook secret (from the dashboard); without it jobs are tracked by polling only")
-	fl.IntVar(&o.workers, "workers", 8, "jobs worked on at once by this process")
+	fl.IntVar(&o.workers, "workers", gateway.DefaultWorkers, "jobs worked on at once by this process")
 	fl.StringVar(&o.publicURL, "public-url", "", "public base URL of this gateway, for the webhook URL to register and callback bodies (default http://<addr>)")
 	fl.Float64Var(&o.emulatorSpeed, "emulator-speed", 20, "speed of the in-process emulator used when no API key is set")
 	fl.Float64Var(&o.upstreamSpeed, "upstream-speed", 1, "how much faster than Magic Hour the upstream runs (an external `hourglass emulate --speed N` at --base-url): scales the expected times after which jobs without a webhook are polled")
-	fl.DurationVar(&o.lease, "lease", 30*time.Second, "how long a claimed job stays reserved without a heartbeat; work of a crashed process is picked up after it")
-	fl.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long a shutdown waits for in-flight work (the rest resumes on the next start)")
-	fl.Float64Var(&o.upstreamRPS, "upstream-rps", 10, "calls per second to Magic Hour from this process (negative: no limit)")
+	fl.DurationVar(&o.lease, "lease", gateway.DefaultLeaseDuration, "how long a claimed job stays reserved without a heartbeat; work of a crashed process is picked up after it")
+	fl.DurationVar(&o.shutdownGrace, "shutdown-grace", gateway.DefaultShutdownGrace, "how long a shutdown waits for in-flight work (the rest resumes on the next start)")
+	fl.Float64Var(&o.upstreamRPS, "upstream-rps", gateway.DefaultUpstreamRPS, "calls per second to Magic Hour from this process (negative: no limit)")
 	fl.BoolVar(&o.allowPrivateCallbacks, "allow-private-callbacks", false, "let callback URLs reach loopback/private/link-local addresses (off: SSRF guard)")
-	fl.IntVar(&o.callbackWorkers, "callback-workers", 4, "callbacks sent at once by this process")
-	fl.Int64Var(&o.maxUploadBytes, "max-upload-bytes", 1<<30, "largest input file accepted by the upload routes")
-	fl.Int64Var(&o.maxBodyBytes, "max-body-bytes", 1<<20, "largest JSON request body")
+	fl.IntVar(&o.callbackWorkers, "callback-workers", gateway.DefaultCallbackWorkers, "callbacks sent at once by this process")
+	fl.Int64Var(&o.maxUploadBytes, "max-upload-bytes", gateway.DefaultMaxUploadBytes, "largest input file accepted by the upload routes")
+	fl.Int64Var(&o.maxBodyBytes, "max-body-bytes", gateway.DefaultMaxBodyBytes, "largest JSON request body")
 	fl.DurationVar(&o.retention, "retention", 30*24*time.Hour, "delete events, callback rows and webhook dedupe rows of finished work older than this (0: keep)")
 	fl.Int64Var(&o.tenantStorageQuota, "tenant-storage-quota", 0, "bytes of stored outputs and uploads per tenant; at it, uploads get 413 and submits 507 (0: no quota)")
 	fl.DurationVar(&o.uploadTTL, "upload-ttl", 7*24*time.Hour, "delete uploaded input files no pending job needs after this long (0: keep)")
@@ -187,15 +187,6 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 		return err
 	}
 
-	store, err := gateway.OpenStore(ctx, o.db)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	storage, err := gateway.OpenStorage(o.storage)
-	if err != nil {
-		return err
-	}
 	retention := o.retention
 	if retention == 0 {
 		retention = -1 // keep everything
@@ -204,23 +195,19 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	if secret != "" {
 		secrets = []string{secret}
 	}
-	gw, err := gateway.New(gateway.Config{
-		Store: store, Storage: storage, Upstream: up, WebhookSecrets: secrets,
+	gw, err := gateway.Open(ctx, gateway.Options{DB: o.db, StorageURL: o.storage, Config: gateway.Config{
+		Upstream: up, WebhookSecrets: secrets,
 		Workers: o.workers, Speed: speed, LeaseDuration: o.lease, ShutdownGrace: o.shutdownGrace, Logger: logger,
 		PublicURL: public, UpstreamRPS: o.upstreamRPS, AllowPrivateCallbacks: o.allowPrivateCallbacks || emu != nil, // the embedded emulator's users call back to loopback
 		CallbackWorkers: o.callbackWorkers, MaxUploadBytes: o.maxUploadBytes, MaxBodyBytes: o.maxBodyBytes,
 		Retention: retention, TenantStorageQuota: o.tenantStorageQuota, UploadTTL: keepIfZero(o.uploadTTL),
-	})
+	}})
 	if err != nil {
 		return err
 	}
 	defer gw.Close()
-
-	adminKey, tenantKey, first, err := gateway.Bootstrap(ctx, store)
-	if err != nil {
-		return fmt.Errorf("bootstrap keys: %w", err)
-	}
-	printServeBanner(out, base, hookURL, o, emu != nil, secret != "", first, adminKey, tenantKey)
+	keys := gw.Keys()
+	printServeBanner(out, base, hookURL, o, emu != nil, secret != "", keys.Created, keys.AdminKey, keys.TenantKey)
 
 	// SSE streams end when baseCtx is canceled, so Shutdown is not held up.
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))

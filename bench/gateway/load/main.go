@@ -160,27 +160,16 @@ func startGateway(ctx context.Context, o options, addr, db, dir, upstream string
 	if err != nil {
 		return nil, err
 	}
-	store, err := gateway.OpenStore(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	st, err := gateway.OpenStorage(storage)
-	if err != nil {
-		return nil, err
-	}
 	rps, err := strconv.ParseFloat(o.upstreamRPS, 64)
 	if err != nil {
 		return nil, fmt.Errorf("-upstream-rps: %w", err)
 	}
-	gw, err := gateway.New(gateway.Config{Store: store, Storage: st, Upstream: up, WebhookSecrets: []string{secret},
-		Workers: o.workers, Speed: 1, UpstreamRPS: rps})
+	gw, err := gateway.Open(ctx, gateway.Options{DB: db, StorageURL: storage, Config: gateway.Config{
+		Upstream: up, WebhookSecrets: []string{secret}, Workers: o.workers, Speed: 1, UpstreamRPS: rps}})
 	if err != nil {
 		return nil, err
 	}
-	_, tenant, _, err := gateway.Bootstrap(ctx, store)
-	if err != nil {
-		return nil, err
-	}
+	tenant := gw.Keys().TenantKey
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -190,7 +179,6 @@ func startGateway(ctx context.Context, o options, addr, db, dir, upstream string
 	return &target{url: "http://" + addr, tenantKey: tenant, stop: func() {
 		srv.Close()
 		gw.Close()
-		store.Close()
 	}}, nil
 }
 
