@@ -1,17 +1,7 @@
-// Package catalog describes every Magic Hour API operation: path, method,
-// project kind, request and response schemas, input-file fields, validation
-// rules and the observed median duration.
-//
-// The data in zz_generated.go is written by ./gen from
-// ../shared/magichour/openapi.json and processing-times.tsv; the SDK, the
-// emulator, the CLI and the gateway all read it from here so that the spec is
-// interpreted exactly once.
+// Package catalog describes every Magic Hour API operation; see doc.go.
 package catalog
 
-//go:generate go run ./gen -spec ../../../shared/magichour/openapi.json -times ../../../shared/magichour/processing-times.tsv -out zz_generated.go
-
 import (
-	"sort"
 	"strings"
 	"time"
 )
@@ -28,6 +18,8 @@ const (
 	KindAudio         Kind = "audio"
 	KindFaceDetection Kind = "face-detection"
 	KindFiles         Kind = "files"
+	KindAccount       Kind = "account"
+	KindSavedItems    Kind = "saved-items"
 )
 
 // Role says what an operation does, independent of its kind.
@@ -39,6 +31,9 @@ const (
 	RoleGet        Role = "get"         // GET /v1/<kind>-projects/{id}
 	RoleDelete     Role = "delete"      // DELETE /v1/<kind>-projects/{id}
 	RoleUploadURLs Role = "upload-urls" // POST /v1/files/upload-urls
+	RoleAccount    Role = "account"     // GET /v1/account
+	RoleList       Role = "list"        // GET /v1/saved-items
+	RoleOther      Role = "other"       // a route the catalog has no model for
 )
 
 // Type is a JSON schema type.
@@ -58,42 +53,43 @@ const (
 // Numbers that may be absent are pointers; Enum holds the allowed values as
 // their JSON text without quotes ("all-faces", "4").
 type Schema struct {
-	Type        Type
-	Format      string
-	Description string
-	Nullable    bool
-	Enum        []string
-	Default     string // JSON text, empty when none
-	Example     string // JSON text, empty when none
+	Type        Type     `json:"type,omitempty"`
+	Format      string   `json:"format,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Nullable    bool     `json:"nullable,omitempty"`
+	Deprecated  bool     `json:"deprecated,omitempty"`
+	Enum        []string `json:"enum,omitempty"`
+	Default     string   `json:"default,omitempty"` // JSON text, empty when none
+	Example     string   `json:"example,omitempty"` // JSON text, empty when none
 
-	Minimum    *float64
-	Maximum    *float64
-	MultipleOf *float64
-	MinLength  *int
-	MaxLength  *int
-	Pattern    string
-	MinItems   *int
-	MaxItems   *int
+	Minimum    *float64 `json:"minimum,omitempty"`
+	Maximum    *float64 `json:"maximum,omitempty"`
+	MultipleOf *float64 `json:"multipleOf,omitempty"`
+	MinLength  *int     `json:"minLength,omitempty"`
+	MaxLength  *int     `json:"maxLength,omitempty"`
+	Pattern    string   `json:"pattern,omitempty"`
+	MinItems   *int     `json:"minItems,omitempty"`
+	MaxItems   *int     `json:"maxItems,omitempty"`
 
-	Properties []Property // in spec order
-	Required   []string
-	Items      *Schema
+	Properties []Property `json:"properties,omitempty"` // in spec order
+	Required   []string   `json:"required,omitempty"`
+	Items      *Schema    `json:"items,omitempty"`
 
 	// File is set on string fields that reference an input file: a URL,
 	// or a file_path from the upload-urls operation.
-	File *FileField
+	File *FileField `json:"file,omitempty"`
 }
 
 // Property is one named member of an object schema.
 type Property struct {
-	Name   string
-	Schema *Schema
+	Name   string  `json:"name"`
+	Schema *Schema `json:"schema"`
 }
 
 // FileField describes an input-file field.
 type FileField struct {
 	// Media lists the media types the field accepts: image, video, audio.
-	Media []string
+	Media []string `json:"media"`
 }
 
 // Prop returns the named property's schema, or nil.
@@ -121,65 +117,88 @@ func (s *Schema) IsRequired(name string) bool {
 
 // Operation is one API operation.
 type Operation struct {
-	ID          string // operationId in the spec, e.g. "faceSwap.createVideo"
-	Name        string // tool name, e.g. "face-swap"; for project routes "video-projects.get"
-	GoName      string // exported Go name, e.g. "FaceSwap"
-	Method      string
-	Path        string // e.g. "/v1/face-swap" or "/v1/video-projects/{id}"
-	Kind        Kind
-	Role        Role
-	Summary     string
-	Description string
-	Tags        []string
+	ID          string   `json:"id"`     // operationId in the spec, e.g. "faceSwap.createVideo"
+	Name        string   `json:"name"`   // tool name, e.g. "face-swap"; for project routes "video-projects.get"
+	GoName      string   `json:"goName"` // exported Go name, e.g. "FaceSwap"
+	Method      string   `json:"method"`
+	Path        string   `json:"path"` // e.g. "/v1/face-swap" or "/v1/video-projects/{id}"
+	Kind        Kind     `json:"kind,omitempty"`
+	Role        Role     `json:"role"`
+	Summary     string   `json:"summary,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
 
 	// P50 is the observed median processing time of a create operation,
-	// zero for operations that do not start a job.
-	P50 time.Duration
+	// zero for operations that do not start a job. A tool that
+	// processing-times.tsv does not list yet gets the median of its kind
+	// (P50Estimated is then true).
+	P50          time.Duration `json:"p50,omitempty"`
+	P50Estimated bool          `json:"p50Estimated,omitempty"`
 
-	Request  *Schema // nil when the operation has no body
-	Response *Schema // the success response body, nil for 204
+	// Params lists the query parameters (GET /v1/saved-items?type=...).
+	Params []Parameter `json:"params,omitempty"`
+
+	Request  *Schema `json:"request,omitempty"`  // nil when the operation has no body
+	Response *Schema `json:"response,omitempty"` // the success response body, nil for 204
 	// SuccessStatus is 200 or 204.
-	SuccessStatus int
+	SuccessStatus int `json:"successStatus"`
 	// Statuses lists every status code the spec documents.
-	Statuses []int
+	Statuses []int `json:"statuses,omitempty"`
+	// ErrorCodes maps each documented error status to the machine-readable
+	// codes the spec lists for it ({"402": ["insufficient_credits", ...]}).
+	ErrorCodes map[int][]string `json:"errorCodes,omitempty"`
 
 	// Files lists the paths of the request's input-file fields, e.g.
 	// "assets.image_file_path", "assets.face_mappings[].new_face".
-	Files []FilePath
+	Files []FilePath `json:"files,omitempty"`
+
+	// Prices are the per-value prices the spec states in prose ("from 50
+	// credits/image"), used by EstimateCredits; TierRules are the values
+	// the spec says need a paid tier.
+	Prices    []Price    `json:"prices,omitempty"`
+	TierRules []TierRule `json:"tierRules,omitempty"`
+
+	cat *Catalog // the catalog the operation belongs to
+}
+
+// Parameter is one query or path parameter.
+type Parameter struct {
+	Name     string  `json:"name"`
+	In       string  `json:"in"`
+	Required bool    `json:"required,omitempty"`
+	Schema   *Schema `json:"schema,omitempty"`
 }
 
 // FilePath locates an input-file field in a request body: Path is a dotted
 // path where "[]" steps into every element of an array.
 type FilePath struct {
-	Path  string
-	Media []string
+	Path  string   `json:"path"`
+	Media []string `json:"media"`
 }
 
 // Segments splits p.Path into its steps, e.g. ["assets", "face_mappings[]", "new_face"].
 func (p FilePath) Segments() []string { return strings.Split(p.Path, ".") }
 
-// Lookup returns the operation with the given name ("face-swap"), GoName
-// ("FaceSwap") or spec ID, or nil.
-func Lookup(name string) *Operation {
-	for _, op := range Operations {
-		if op.Name == name || op.GoName == name || op.ID == name {
-			return op
-		}
-	}
-	return nil
-}
+// Lookup returns the operation of the default catalog with the given name
+// ("face-swap"), GoName ("FaceSwap") or spec ID, or nil.
+func Lookup(name string) *Operation { return Default().Lookup(name) }
 
-// Route returns the operation served at method and a concrete path (with
-// "{id}" segments matching any value), or nil.
-func Route(method, path string) *Operation {
-	for _, op := range Operations {
-		if op.Method == method && matchPath(op.Path, path) {
-			return op
-		}
-	}
-	return nil
-}
+// Route returns the default catalog's operation served at method and a
+// concrete path, or nil.
+func Route(method, path string) *Operation { return Default().Route(method, path) }
 
+// Creates returns the default catalog's project-creating operations, sorted
+// by name.
+func Creates() []*Operation { return Default().Creates() }
+
+// Project returns the default catalog's get or delete operation for projects
+// of kind k.
+func Project(k Kind, role Role) *Operation { return Default().Project(k, role) }
+
+// Terminal reports whether a project status is final.
+func Terminal(status string) bool {
+	return status == "complete" || status == "error" || status == "canceled"
+}
 func matchPath(pattern, path string) bool {
 	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
 	if len(ps) != len(xs) {
@@ -197,32 +216,4 @@ func matchPath(pattern, path string) bool {
 		}
 	}
 	return true
-}
-
-// Creates returns the operations that start a project (video, image and
-// audio tools), sorted by name.
-func Creates() []*Operation {
-	var out []*Operation
-	for _, op := range Operations {
-		if op.Role == RoleCreate && (op.Kind == KindVideo || op.Kind == KindImage || op.Kind == KindAudio) {
-			out = append(out, op)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// Project returns the get or delete operation for projects of kind k.
-func Project(k Kind, role Role) *Operation {
-	for _, op := range Operations {
-		if op.Kind == k && op.Role == role {
-			return op
-		}
-	}
-	return nil
-}
-
-// Terminal reports whether a project status is final.
-func Terminal(status string) bool {
-	return status == "complete" || status == "error" || status == "canceled"
 }

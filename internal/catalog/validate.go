@@ -3,7 +3,6 @@ package catalog
 import (
 	"bytes"
 	"encoding/json"
-
 	"fmt"
 	"math"
 	"net/url"
@@ -19,6 +18,24 @@ import (
 type FieldError struct {
 	Field   string
 	Message string
+	// OutOfCatalog marks a value outside the catalog's enums or ranges:
+	// the live API may accept it if the catalog is older than the API.
+	OutOfCatalog bool
+}
+
+// Warning is something validation let through but a caller should show
+// (CLI: stderr; gateway: a job event): an unknown field passed through, a
+// URL without a file extension.
+type Warning struct {
+	Field   string
+	Message string
+}
+
+func (w Warning) String() string {
+	if w.Field == "" {
+		return w.Message
+	}
+	return w.Field + ": " + w.Message
 }
 
 func (e FieldError) Error() string {
@@ -32,14 +49,38 @@ func (e FieldError) Error() string {
 type ValidationError struct {
 	Op     string
 	Fields []FieldError
+	// CatalogDate is the date of the catalog that refused (YYYY-MM-DD).
+	CatalogDate string
 }
 
+// Error lists the failures, then Hint when there is one.
 func (e *ValidationError) Error() string {
+	if h := e.Hint(); h != "" {
+		return e.Summary() + " (" + h + ")"
+	}
+	return e.Summary()
+}
+
+// Summary lists the failures.
+func (e *ValidationError) Summary() string {
 	msgs := make([]string, len(e.Fields))
 	for i, f := range e.Fields {
 		msgs[i] = f.Error()
 	}
 	return strings.Join(msgs, "; ")
+}
+
+// Hint names the ways out when a value was refused only because the
+// catalog does not know it: a newer catalog, or skipping local checks.
+func (e *ValidationError) Hint() string {
+	for _, f := range e.Fields {
+		if f.OutOfCatalog {
+			return "checked against the catalog of " + e.CatalogDate + "; the live API may accept newer values: " +
+				"use a newer catalog (hourglass catalog update, --spec), or skip local checks with --no-validate, " +
+				`WithoutValidation() or "validate": false on the gateway`
+		}
+	}
+	return ""
 }
 
 // Extensions lists the file extensions the API accepts per media type.
@@ -67,41 +108,61 @@ func MediaOfExtension(ext string) string {
 // schema and the rules the spec states in prose. It returns nil or a
 // *ValidationError listing every failure, sorted by field.
 func (op *Operation) ValidateJSON(body []byte) error {
+	_, err := op.CheckJSON(body)
+	return err
+}
+
+// CheckJSON is ValidateJSON that also returns the warnings: unknown fields
+// (passed through unchanged, never dropped) and URLs without a file
+// extension. Callers show them; they never block a request.
+func (op *Operation) CheckJSON(body []byte) ([]Warning, error) {
 	if op.Request == nil {
-		return nil
+		return nil, nil
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return &ValidationError{Op: op.Name, Fields: []FieldError{{Message: "missing request body"}}}
+		return nil, op.refuse([]FieldError{{Message: "missing request body"}})
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return &ValidationError{Op: op.Name, Fields: []FieldError{{Message: "request body is not valid JSON: " + err.Error()}}}
+		return nil, op.refuse([]FieldError{{Message: "request body is not valid JSON: " + err.Error()}})
 	}
 	if dec.More() {
-		return &ValidationError{Op: op.Name, Fields: []FieldError{{Message: "request body has data after the JSON value"}}}
+		return nil, op.refuse([]FieldError{{Message: "request body has data after the JSON value"}})
 	}
-	return op.Validate(v)
+	return op.Check(v)
 }
 
 // Validate checks a decoded request body (as produced by encoding/json,
 // with or without UseNumber) against the operation's rules.
 func (op *Operation) Validate(v any) error {
+	_, err := op.Check(v)
+	return err
+}
+
+// Check is Validate that also returns the warnings (see CheckJSON).
+func (op *Operation) Check(v any) ([]Warning, error) {
 	if op.Request == nil {
-		return nil
+		return nil, nil
 	}
 	var errs []FieldError
-	check(op.Request, v, "", &errs)
+	var warns []Warning
+	check(op.Request, v, "", &errs, &warns)
 	if obj, ok := v.(map[string]any); ok {
 		errs = append(errs, crossFieldRules(op, obj)...)
 	}
+	sort.SliceStable(warns, func(i, j int) bool { return warns[i].Field < warns[j].Field })
 	if len(errs) == 0 {
-		return nil
+		return warns, nil
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
-	return &ValidationError{Op: op.Name, Fields: errs}
+	return warns, op.refuse(errs)
+}
+
+func (op *Operation) refuse(errs []FieldError) *ValidationError {
+	return &ValidationError{Op: op.Name, Fields: errs, CatalogDate: op.Catalog().DateString()}
 }
 
 func join(p, name string) string {
@@ -147,9 +208,13 @@ func typeName(v any) string {
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-func check(s *Schema, v any, at string, errs *[]FieldError) {
+func check(s *Schema, v any, at string, errs *[]FieldError, warns *[]Warning) {
 	add := func(format string, args ...any) {
 		*errs = append(*errs, FieldError{Field: at, Message: fmt.Sprintf(format, args...)})
+	}
+	// outside marks a value the catalog's enums or ranges do not cover.
+	outside := func(format string, args ...any) {
+		*errs = append(*errs, FieldError{Field: at, Message: fmt.Sprintf(format, args...), OutOfCatalog: true})
 	}
 	if v == nil {
 		if !s.Nullable {
@@ -169,10 +234,16 @@ func check(s *Schema, v any, at string, errs *[]FieldError) {
 				*errs = append(*errs, FieldError{Field: join(at, r), Message: "is required"})
 			}
 		}
-		// Unknown members are accepted, as the live API does.
+		// Unknown members are passed through, as the live API ignores
+		// them; say so, since a typo would otherwise go unnoticed.
+		for name := range obj {
+			if s.Prop(name) == nil {
+				*warns = append(*warns, Warning{Field: join(at, name), Message: "not in the catalog's schema; passed through unchanged"})
+			}
+		}
 		for _, p := range s.Properties {
 			if x, ok := obj[p.Name]; ok {
-				check(p.Schema, x, join(at, p.Name), errs)
+				check(p.Schema, x, join(at, p.Name), errs, warns)
 			}
 		}
 	case TypeArray:
@@ -189,7 +260,7 @@ func check(s *Schema, v any, at string, errs *[]FieldError) {
 		}
 		if s.Items != nil {
 			for i, x := range arr {
-				check(s.Items, x, fmt.Sprintf("%s[%d]", at, i), errs)
+				check(s.Items, x, fmt.Sprintf("%s[%d]", at, i), errs, warns)
 			}
 		}
 	case TypeString:
@@ -207,10 +278,10 @@ func check(s *Schema, v any, at string, errs *[]FieldError) {
 			}
 		}
 		if s.MaxLength != nil && n > *s.MaxLength {
-			add("must be at most %d characters, got %d", *s.MaxLength, n)
+			outside("must be at most %d characters, got %d", *s.MaxLength, n)
 		}
 		if len(s.Enum) > 0 && !contains(s.Enum, str) {
-			add("must be one of %s, got %q", quoteList(s.Enum), str)
+			outside("must be one of %s, got %q", quoteList(s.Enum), str)
 		}
 		if s.Pattern != "" {
 			// Patterns come from the generated catalog; its tests check they compile.
@@ -224,8 +295,12 @@ func check(s *Schema, v any, at string, errs *[]FieldError) {
 			}
 		}
 		if s.File != nil && str != "" {
-			if msg := checkFileRef(str, s.File.Media); msg != "" {
+			msg, warn := checkFileRef(str, s.File.Media)
+			if msg != "" {
 				add("%s", msg)
+			}
+			if warn != "" {
+				*warns = append(*warns, Warning{Field: at, Message: warn})
 			}
 		}
 	case TypeBoolean:
@@ -242,10 +317,10 @@ func check(s *Schema, v any, at string, errs *[]FieldError) {
 			add("must be a whole number, got %s", fmtNum(f))
 		}
 		if s.Minimum != nil && f < *s.Minimum {
-			add("must be at least %s, got %s", fmtNum(*s.Minimum), fmtNum(f))
+			outside("must be at least %s, got %s", fmtNum(*s.Minimum), fmtNum(f))
 		}
 		if s.Maximum != nil && f > *s.Maximum {
-			add("must be at most %s, got %s", fmtNum(*s.Maximum), fmtNum(f))
+			outside("must be at most %s, got %s", fmtNum(*s.Maximum), fmtNum(f))
 		}
 		if s.MultipleOf != nil && *s.MultipleOf > 0 {
 			q := f / *s.MultipleOf
@@ -254,34 +329,58 @@ func check(s *Schema, v any, at string, errs *[]FieldError) {
 			}
 		}
 		if len(s.Enum) > 0 && !contains(s.Enum, fmtNum(f)) {
-			add("must be one of %s, got %s", strings.Join(s.Enum, ", "), fmtNum(f))
+			outside("must be one of %s, got %s", strings.Join(s.Enum, ", "), fmtNum(f))
 		}
 	}
 }
 
-// checkFileRef validates an input-file reference: an uploaded file_path
-// ("api-assets/..."), or an http(s) URL whose path carries an extension the
-// API supports for the field's media.
-func checkFileRef(ref string, media []string) string {
-	if strings.HasPrefix(ref, "api-assets/") {
-		if strings.Contains(ref, "..") || strings.HasSuffix(ref, "/") || len(ref) == len("api-assets/") {
-			return fmt.Sprintf("malformed file path %q", ref)
+// StoragePrefixes are the Magic Hour storage paths a file field accepts
+// besides URLs: uploads (api-assets/), saved items (saved-items/) and the
+// older per-media paths the spec's own examples use.
+var StoragePrefixes = []string{"api-assets/", "saved-items/", "video/", "image/", "audio/"}
+
+// IsStoragePath reports whether ref is a Magic Hour storage path (see
+// StoragePrefixes), as opposed to a URL or a local file.
+func IsStoragePath(ref string) bool {
+	for _, p := range StoragePrefixes {
+		if strings.HasPrefix(ref, p) {
+			return true
 		}
-		return ""
 	}
+	return false
+}
+
+// IsURL reports whether ref is an absolute http(s) URL.
+func IsURL(ref string) bool {
 	u, err := url.Parse(ref)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Sprintf("must be an http(s) URL or a file_path from the upload-urls API (api-assets/...), got %q", ref)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// checkFileRef validates an input-file reference: a storage path (see
+// StoragePrefixes) or an http(s) URL. It returns a refusal, or a warning for
+// what the API may still take (a URL without a file extension: CDNs serve
+// media from such URLs).
+func checkFileRef(ref string, media []string) (refusal, warning string) {
+	if IsStoragePath(ref) {
+		prefix := ref[:strings.Index(ref, "/")+1]
+		if strings.Contains(ref, "..") || strings.HasSuffix(ref, "/") || len(ref) == len(prefix) {
+			return fmt.Sprintf("malformed file path %q", ref), ""
+		}
+		return "", ""
 	}
+	if !IsURL(ref) {
+		return fmt.Sprintf("must be an http(s) URL or a Magic Hour file path (api-assets/..., saved-items/..., video|image|audio/...), got %q", ref), ""
+	}
+	u, _ := url.Parse(ref)
 	ext := strings.TrimPrefix(path.Ext(u.Path), ".")
 	if ext == "" {
-		return fmt.Sprintf("URL %q has no file extension; the API needs one of %s", ref, acceptedExts(media))
+		return "", fmt.Sprintf("URL %q has no file extension; the API needs the file to be one of %s", ref, acceptedExts(media))
 	}
 	m := MediaOfExtension(ext)
 	if m == "" || !contains(media, m) {
-		return fmt.Sprintf("unsupported file extension %q; accepted: %s", ext, acceptedExts(media))
+		return fmt.Sprintf("unsupported file extension %q; accepted: %s", ext, acceptedExts(media)), ""
 	}
-	return ""
+	return "", ""
 }
 
 func acceptedExts(media []string) string {
