@@ -40,6 +40,9 @@ type Client struct {
 	ua       string
 	logger   *slog.Logger
 	validate bool
+	cat      *catalog.Catalog
+	// onWarning receives validation warnings (WithWarningHandler).
+	onWarning func(tool string, w catalog.Warning)
 
 	// Video, Image and Audio read and delete projects of their kind.
 	Video, Image, Audio *ProjectService
@@ -48,6 +51,11 @@ type Client struct {
 	// FaceDetection finds the faces in an image or video, for multi-face
 	// swap mappings.
 	FaceDetection *FaceDetectionService
+	// Account reads the account behind the API key: tier and credits.
+	Account *AccountService
+	// SavedItems lists saved characters, voices and references, whose
+	// saved-items/... file paths can be passed as inputs.
+	SavedItems *SavedItemsService
 
 	// One typed service per create tool (c.FaceSwap, c.AIImageGenerator, ...),
 	// generated from the catalog in zz_operations.go.
@@ -109,20 +117,27 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	key := cfg.apiKey
 	c := &Client{
-		key:      apiKey{&key},
-		baseURL:  cfg.baseURL,
-		hc:       cfg.hc,
-		timeout:  cfg.timeout,
-		retry:    cfg.retry,
-		ua:       ua,
-		logger:   cfg.logger,
-		validate: !cfg.noValidate,
+		key:       apiKey{&key},
+		baseURL:   cfg.baseURL,
+		hc:        cfg.hc,
+		timeout:   cfg.timeout,
+		retry:     cfg.retry,
+		ua:        ua,
+		logger:    cfg.logger,
+		validate:  !cfg.noValidate,
+		cat:       cfg.catalog,
+		onWarning: cfg.onWarning,
+	}
+	if c.cat == nil {
+		c.cat = catalog.Default()
 	}
 	c.Video = &ProjectService{c: c, kind: KindVideo}
 	c.Image = &ProjectService{c: c, kind: KindImage}
 	c.Audio = &ProjectService{c: c, kind: KindAudio}
 	c.Files = &FilesService{c: c}
 	c.FaceDetection = &FaceDetectionService{c: c}
+	c.Account = &AccountService{c: c}
+	c.SavedItems = &SavedItemsService{c: c}
 	c.toolServices.init(c)
 	return c, nil
 }
@@ -212,9 +227,26 @@ func checkID(id string) error {
 
 func escapeID(id string) string { return url.PathEscape(id) }
 
-// Create starts a job with the given tool: POST /v1/<tool>. params is the
-// tool's typed *CreateParams struct (or a pointer to it), a map[string]any,
-// a json.RawMessage or []byte holding the JSON body.
+// Catalog returns the catalog the client checks requests against and
+// routes tools with (WithCatalog / WithSpec, else catalog.Default()).
+func (c *Client) Catalog() *catalog.Catalog { return c.cat }
+
+// tool returns the create operation of tool in the client's catalog, or an
+// error matching ErrInvalidRequest.
+func (c *Client) tool(tool Tool) (*catalog.Operation, error) {
+	op := c.cat.Lookup(string(tool))
+	if op == nil || !op.IsTool() {
+		_, err := c.parseTool(string(tool))
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	return op, nil
+}
+
+// Create starts a job with the given tool: POST /v1/<tool>. tool may be any
+// tool of the client's catalog, including one only a newer spec given with
+// WithSpec knows. params is the tool's typed *CreateParams struct (or a
+// pointer to it), a map[string]any, a json.RawMessage or []byte holding the
+// JSON body.
 //
 // Unless WithoutValidation was given, the body is first checked against the
 // API spec; a violation returns a *ValidationError (matching
@@ -225,10 +257,9 @@ func escapeID(id string) string { return url.PathEscape(id) }
 // reached the server without an answer, the error matches
 // ErrCreateOutcomeUnknown and nothing is retried.
 func (c *Client) Create(ctx context.Context, tool Tool, params any) (*CreateResponse, error) {
-	op := catalog.Lookup(string(tool))
-	if op == nil || !tool.Valid() {
-		_, err := ParseTool(string(tool))
-		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	op, err := c.tool(tool)
+	if err != nil {
+		return nil, err
 	}
 	return c.create(ctx, op, params)
 }
@@ -249,8 +280,7 @@ func (c *Client) create(ctx context.Context, op *catalog.Operation, params any) 
 	if out.ID == "" {
 		return nil, &OutcomeUnknownError{Method: http.MethodPost, Path: op.Path, Err: errors.New("the answer carries no project id")}
 	}
-	tool := Tool(op.Name)
-	return &CreateResponse{ID: out.ID, CreditsCharged: out.CreditsCharged, Kind: tool.Kind(), Tool: tool}, nil
+	return &CreateResponse{ID: out.ID, CreditsCharged: out.CreditsCharged, Kind: Kind(op.Kind), Tool: Tool(op.Name)}, nil
 }
 
 // marshalBody encodes params as JSON and validates it against op.
@@ -273,16 +303,23 @@ func (c *Client) marshalBody(op *catalog.Operation, params any) ([]byte, error) 
 	if !c.validate {
 		return body, nil
 	}
-	if err := op.ValidateJSON(body); err != nil {
+	warns, err := op.CheckJSON(body)
+	if err != nil {
 		var ve *catalog.ValidationError
 		if errors.As(err, &ve) {
-			out := &ValidationError{Tool: op.Name}
+			out := &ValidationError{Tool: op.Name, Hint: ve.Hint()}
 			for _, f := range ve.Fields {
 				out.Fields = append(out.Fields, FieldError{Field: f.Field, Message: f.Message})
 			}
 			return nil, out
 		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidRequest, op.Name, err)
+	}
+	for _, w := range warns {
+		c.logger.Warn("request passed with a warning", "tool", op.Name, "field", w.Field, "warning", w.Message)
+		if c.onWarning != nil {
+			c.onWarning(op.Name, w)
+		}
 	}
 	return bytes.TrimSpace(body), nil
 }

@@ -280,8 +280,8 @@ func TestCreateEveryTool(t *testing.T) {
 	})
 	c := newTestClient(t, f.URL)
 	tools := Tools()
-	if len(tools) != 27 {
-		t.Errorf("%d tools, want 27", len(tools))
+	if len(tools) != 28 {
+		t.Errorf("%d tools, want 28", len(tools))
 	}
 	for i, tool := range tools {
 		op := catalog.Lookup(string(tool))

@@ -51,11 +51,62 @@ var (
 	// ErrUnsupportedFile is returned for an input file whose extension the
 	// API does not accept.
 	ErrUnsupportedFile = errors.New("magichour: unsupported file type")
+
+	// One sentinel per error code of the spec ({"code", "message"}
+	// answers). Old-shape answers ({"message"} only) match by status:
+	// 402 → ErrInsufficientCredits, 403 → ErrPlanUpgradeRequired,
+	// 422 → ErrUnprocessableEntity, 500 → ErrInternalServerError.
+
+	// ErrInsufficientCredits: code insufficient_credits (402): buy credits.
+	ErrInsufficientCredits = errors.New("magichour: insufficient credits")
+	// ErrSubscriptionRequired: code subscription_required (402): start a
+	// subscription.
+	ErrSubscriptionRequired = errors.New("magichour: subscription required")
+	// ErrPlanUpgradeRequired: code plan_upgrade_required (402): a model or
+	// resolution needs a higher tier.
+	ErrPlanUpgradeRequired = errors.New("magichour: plan upgrade required")
+	// ErrUnprocessableEntity: code unprocessable_entity (422): change the
+	// request values.
+	ErrUnprocessableEntity = errors.New("magichour: unprocessable entity")
+	// ErrInternalServerError: code internal_server_error (500).
+	ErrInternalServerError = errors.New("magichour: internal server error")
 )
+
+// The error codes of the spec, as APIError.Code carries them.
+const (
+	CodeInvalidRequest      = "invalid_request"
+	CodeUnauthorized        = "unauthorized"
+	CodeInsufficientCredits = "insufficient_credits"
+	CodeSubscriptionReq     = "subscription_required"
+	CodePlanUpgradeRequired = "plan_upgrade_required"
+	CodeNotFound            = "not_found"
+	CodeUnprocessable       = "unprocessable_entity"
+	CodeInternalServerError = "internal_server_error"
+)
+
+// codeSentinels maps each spec code to its sentinel.
+var codeSentinels = map[string]error{
+	CodeInvalidRequest:      ErrInvalidRequest,
+	CodeUnauthorized:        ErrUnauthorized,
+	CodeInsufficientCredits: ErrInsufficientCredits,
+	CodeSubscriptionReq:     ErrSubscriptionRequired,
+	CodePlanUpgradeRequired: ErrPlanUpgradeRequired,
+	CodeNotFound:            ErrNotFound,
+	CodeUnprocessable:       ErrUnprocessableEntity,
+	CodeInternalServerError: ErrInternalServerError,
+}
+
+// statusSentinels are what an answer without a code matches.
+var statusSentinels = map[int]error{
+	402: ErrInsufficientCredits, 403: ErrPlanUpgradeRequired, 422: ErrUnprocessableEntity, 500: ErrInternalServerError,
+}
 
 // APIError is a non-2xx answer from the API.
 type APIError struct {
 	StatusCode int
+	// Code is the API's machine-readable "code" (CodeInsufficientCredits,
+	// ...), empty for an answer in the old {"message"} shape.
+	Code string
 	// Message is the API's "message", or a snippet of a body that is not
 	// JSON.
 	Message string
@@ -73,6 +124,9 @@ type APIError struct {
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "magichour: %s %s: %d %s", e.Method, e.Path, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Code != "" {
+		fmt.Fprintf(&b, " (%s)", e.Code)
+	}
 	if e.Message != "" && e.Message != http.StatusText(e.StatusCode) {
 		fmt.Fprintf(&b, ": %s", e.Message)
 	}
@@ -82,14 +136,20 @@ func (e *APIError) Error() string {
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
 	}
-	if h := hint(e.StatusCode); h != "" {
+	if h := hint(e.StatusCode, e.Code); h != "" {
 		b.WriteString("; ")
 		b.WriteString(h)
 	}
 	return b.String()
 }
 
-func hint(code int) string {
+func hint(code int, apiCode string) string {
+	switch apiCode {
+	case CodeSubscriptionReq:
+		return "start a subscription"
+	case CodePlanUpgradeRequired:
+		return "this model or resolution needs a higher plan: upgrade, or choose another"
+	}
 	switch {
 	case code == 401:
 		return "check the API key (WithAPIKey or MAGIC_HOUR_API_KEY)"
@@ -105,8 +165,16 @@ func hint(code int) string {
 	return ""
 }
 
-// Is matches the sentinel for the status code.
+// Is matches the sentinel of the error code (or, for an answer without a
+// code, of the status) and the sentinel of the status code.
 func (e *APIError) Is(target error) bool {
+	if e.Code != "" {
+		if s, ok := codeSentinels[e.Code]; ok && s == target {
+			return true
+		}
+	} else if s, ok := statusSentinels[e.StatusCode]; ok && s == target {
+		return true
+	}
 	switch target {
 	case ErrInvalidRequest:
 		return e.StatusCode == 400 || e.StatusCode == 422
@@ -141,10 +209,15 @@ func newAPIError(method, path string, resp *http.Response, body []byte) *APIErro
 		Path:       path,
 	}
 	var msg struct {
+		Code    any    `json:"code"`
 		Message string `json:"message"`
 		Error   any    `json:"error"`
 	}
-	if err := json.Unmarshal(body, &msg); err == nil && msg.Message != "" {
+	err := json.Unmarshal(body, &msg)
+	if c, ok := msg.Code.(string); ok && err == nil {
+		e.Code = c
+	}
+	if err == nil && msg.Message != "" {
 		e.Message = msg.Message
 	} else if err == nil && msg.Error != nil {
 		e.Message = fmt.Sprint(msg.Error)
@@ -216,6 +289,10 @@ func (e FieldError) String() string {
 type ValidationError struct {
 	Tool   string
 	Fields []FieldError
+	// Hint, when set, says the refusal comes from the catalog's enums or
+	// ranges, names its date and the ways out (a newer catalog with
+	// WithSpec, or WithoutValidation).
+	Hint string
 }
 
 func (e *ValidationError) Error() string {
@@ -223,7 +300,11 @@ func (e *ValidationError) Error() string {
 	for i, f := range e.Fields {
 		msgs[i] = f.String()
 	}
-	return fmt.Sprintf("magichour: invalid %s request (nothing was sent): %s", e.Tool, strings.Join(msgs, "; "))
+	msg := fmt.Sprintf("magichour: invalid %s request (nothing was sent): %s", e.Tool, strings.Join(msgs, "; "))
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	return msg
 }
 
 // Is matches ErrInvalidRequest.

@@ -167,10 +167,9 @@ func (c *Client) Generate(ctx context.Context, tool Tool, params any, opts ...Ge
 		}
 	}
 	phase(PhaseCheck)
-	op := catalog.Lookup(string(tool))
-	if op == nil || !tool.Valid() || op.Role != catalog.RoleCreate {
-		_, err := ParseTool(string(tool))
-		return fail(PhaseCheck, fmt.Errorf("%w: %w", ErrInvalidRequest, err))
+	op, err := c.tool(tool)
+	if err != nil {
+		return fail(PhaseCheck, err)
 	}
 	body, err := paramsMap(params)
 	if err != nil {
@@ -240,7 +239,7 @@ func (c *Client) Generate(ctx context.Context, tool Tool, params any, opts ...Ge
 	}
 
 	phase(PhaseWait)
-	wopts := append([]WaitOption{WithTool(tool)}, cfg.waitOpts...)
+	wopts := append([]WaitOption{WithExpected(op.P50)}, cfg.waitOpts...)
 	if cfg.progress.Status != nil {
 		user := cfg.progress.Status
 		wopts = append(wopts, WithStatusCallback(user))
@@ -320,10 +319,19 @@ type localFile struct {
 	set   func(string)
 }
 
-// isRemoteRef reports whether an input-file value needs no upload.
+// isRemoteRef reports whether an input-file value needs no upload: a URL
+// or a Magic Hour storage path. The legacy video|image|audio/... paths are
+// taken as local files when such a file exists, so a local folder named
+// "video" keeps working.
 func isRemoteRef(v string) bool {
-	l := strings.ToLower(v)
-	return strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://") || strings.HasPrefix(v, "api-assets/")
+	if catalog.IsURL(v) || strings.HasPrefix(v, "api-assets/") || strings.HasPrefix(v, "saved-items/") {
+		return true
+	}
+	if catalog.IsStoragePath(v) {
+		_, err := os.Stat(v)
+		return err != nil
+	}
+	return false
 }
 
 // localFiles finds the input-file fields of body holding local paths and
@@ -332,23 +340,22 @@ func localFiles(op *catalog.Operation, body map[string]any) ([]*localFile, error
 	var out []*localFile
 	var problems []string
 	var causes []error
-	for _, fp := range op.Files {
-		walkFileFields(body, fp.Segments(), "", func(field, v string, set func(string)) {
-			if isRemoteRef(v) {
-				return
-			}
-			item, _, err := checkLocalFile(v)
-			if err != nil {
-				causes = append(causes, err)
-				problems = append(problems, field+": "+strings.TrimPrefix(err.Error(), "magichour: "))
-				return
-			}
-			if len(fp.Media) > 0 && !slices.Contains(fp.Media, item.Type) {
-				problems = append(problems, fmt.Sprintf("%s: %s is a %s file; this field takes %s", field, v, item.Type, strings.Join(fp.Media, " or ")))
-				return
-			}
-			out = append(out, &localFile{field: field, path: v, ext: item.Extension, set: set})
-		})
+	for _, ref := range op.FileRefs(body) {
+		field, v := ref.Field, ref.Value
+		if isRemoteRef(v) {
+			continue
+		}
+		item, _, err := checkLocalFile(v)
+		if err != nil {
+			causes = append(causes, err)
+			problems = append(problems, field+": "+strings.TrimPrefix(err.Error(), "magichour: "))
+			continue
+		}
+		if len(ref.Media) > 0 && !slices.Contains(ref.Media, item.Type) {
+			problems = append(problems, fmt.Sprintf("%s: %s is a %s file; this field takes %s", field, v, item.Type, strings.Join(ref.Media, " or ")))
+			continue
+		}
+		out = append(out, &localFile{field: field, path: v, ext: item.Extension, set: func(nv string) { _ = catalog.Set(body, field, nv) }})
 	}
 	if len(problems) > 0 {
 		return nil, &multiError{
@@ -357,45 +364,6 @@ func localFiles(op *catalog.Operation, body map[string]any) ([]*localFile, error
 		}
 	}
 	return out, nil
-}
-
-// walkFileFields calls fn for every non-empty string at the path segs
-// ("assets", "face_mappings[]", "new_face") of v, with a setter.
-func walkFileFields(v any, segs []string, at string, fn func(field, value string, set func(string))) {
-	obj, ok := v.(map[string]any)
-	if !ok || len(segs) == 0 {
-		return
-	}
-	name, isArr := strings.CutSuffix(segs[0], "[]")
-	x, ok := obj[name]
-	if !ok {
-		return
-	}
-	field := name
-	if at != "" {
-		field = at + "." + name
-	}
-	if isArr {
-		arr, _ := x.([]any)
-		for i, el := range arr {
-			f := fmt.Sprintf("%s[%d]", field, i)
-			if len(segs) == 1 {
-				if s, ok := el.(string); ok && s != "" {
-					fn(f, s, func(nv string) { arr[i] = nv })
-				}
-				continue
-			}
-			walkFileFields(el, segs[1:], f, fn)
-		}
-		return
-	}
-	if len(segs) == 1 {
-		if s, ok := x.(string); ok && s != "" {
-			fn(field, s, func(nv string) { obj[name] = nv })
-		}
-		return
-	}
-	walkFileFields(x, segs[1:], field, fn)
 }
 
 // multiError has its own message and matches each of its causes

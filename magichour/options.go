@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/hourglasshq/hourglass/internal/catalog"
 )
 
 // DefaultBaseURL is the Magic Hour API.
@@ -43,6 +45,8 @@ type config struct {
 	userAgent  string
 	logger     *slog.Logger
 	noValidate bool
+	catalog    *catalog.Catalog
+	onWarning  func(string, catalog.Warning)
 }
 
 // WithAPIKey sets the API key (default: the MAGIC_HOUR_API_KEY environment
@@ -149,6 +153,43 @@ func WithLogger(l *slog.Logger) Option {
 func WithoutValidation() Option {
 	return func(c *config) error {
 		c.noValidate = true
+		return nil
+	}
+}
+
+// WithCatalog makes the client check requests against, and accept the tools
+// of, c instead of the catalog built in (catalog.Default()).
+func WithCatalog(c *catalog.Catalog) Option {
+	return func(cfg *config) error {
+		if c == nil {
+			return errors.New("magichour: WithCatalog: nil catalog")
+		}
+		cfg.catalog = c
+		return nil
+	}
+}
+
+// WithSpec is WithCatalog for a Magic Hour OpenAPI document (JSON): a newer
+// spec than the one built in, so that tools and values it adds work with no
+// new release of this SDK. A spec that does not load is an error of
+// NewClient.
+func WithSpec(spec []byte) Option {
+	return func(cfg *config) error {
+		c, err := catalog.Load(spec, catalog.WithSource("WithSpec"))
+		if err != nil {
+			return fmt.Errorf("magichour: WithSpec: %w", err)
+		}
+		cfg.catalog = c
+		return nil
+	}
+}
+
+// WithWarningHandler receives what validation let through but flagged: an
+// unknown params field (sent unchanged) or a URL without a file extension.
+// Warnings are also logged at Warn level.
+func WithWarningHandler(fn func(tool string, w catalog.Warning)) Option {
+	return func(cfg *config) error {
+		cfg.onWarning = fn
 		return nil
 	}
 }

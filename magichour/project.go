@@ -192,6 +192,18 @@ func ParseTool(name string) (Tool, error) {
 	return "", fmt.Errorf("magichour: unknown tool %q; known tools: %s", name, strings.Join(names, ", "))
 }
 
+// parseTool is ParseTool over the client's catalog.
+func (c *Client) parseTool(name string) (Tool, error) {
+	if op := c.cat.Lookup(name); op != nil && op.IsTool() {
+		return Tool(op.Name), nil
+	}
+	var names []string
+	for _, op := range c.cat.Creates() {
+		names = append(names, op.Name)
+	}
+	return "", fmt.Errorf("magichour: unknown tool %q in the catalog of %s; known tools: %s", name, c.cat.DateString(), strings.Join(names, ", "))
+}
+
 type toolMeta struct {
 	kind Kind
 	p50  time.Duration

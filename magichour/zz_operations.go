@@ -26,6 +26,8 @@ const (
 	ToolAITalkingPhoto Tool = "ai-talking-photo"
 	// ToolAIVideoEditor is POST /v1/ai-video-editor (AI Video Editor): video project, median 1m25s.
 	ToolAIVideoEditor Tool = "ai-video-editor"
+	// ToolAIVideoTranslator is POST /v1/ai-video-translator (AI Video Translator): video project, median 1m57s.
+	ToolAIVideoTranslator Tool = "ai-video-translator"
 	// ToolAIVoiceCloner is POST /v1/ai-voice-cloner (AI Voice Cloner): audio project, median 21s.
 	ToolAIVoiceCloner Tool = "ai-voice-cloner"
 	// ToolAIVoiceGenerator is POST /v1/ai-voice-generator (AI Voice Generator): audio project, median 21s.
@@ -105,7 +107,7 @@ type toolServices struct {
 	AIQRCodeGenerator *ToolService[AIQRCodeGeneratorCreateParams]
 	// AITalkingPhoto creates video projects with POST /v1/ai-talking-photo (AI Talking Photo).
 	//
-	// Create a talking photo from an image and audio or text input.
+	// Create a talking photo video from an image and an audio file.
 	AITalkingPhoto *ToolService[AITalkingPhotoCreateParams]
 	// AIVideoEditor creates video projects with POST /v1/ai-video-editor (AI Video Editor).
 	//
@@ -113,6 +115,12 @@ type toolServices struct {
 	// programmatically, so you can automate it, run it at scale, or connect it to
 	// your own app or workflow.
 	AIVideoEditor *ToolService[AIVideoEditorCreateParams]
+	// AIVideoTranslator creates video projects with POST /v1/ai-video-translator (AI Video Translator).
+	//
+	// Create the same Video Translator you can make in the browser, but
+	// programmatically, so you can automate it, run it at scale, or connect it to
+	// your own app or workflow.
+	AIVideoTranslator *ToolService[AIVideoTranslatorCreateParams]
 	// AIVoiceCloner creates audio projects with POST /v1/ai-voice-cloner (AI Voice Cloner).
 	//
 	// Clone a voice from an audio sample and generate speech.
@@ -127,7 +135,7 @@ type toolServices struct {
 	// Animation creates video projects with POST /v1/animation (Animation).
 	//
 	// Create a Animation video. The estimated frame cost is calculated based on
-	// the `fps` and `end_seconds` input.
+	// the fps and end_seconds input.
 	Animation *ToolService[AnimationCreateParams]
 	// AudioToVideo creates video projects with POST /v1/audio-to-video (Audio-to-Video).
 	//
@@ -142,7 +150,7 @@ type toolServices struct {
 	// BodySwap creates image projects with POST /v1/body-swap (Body Swap).
 	//
 	// Swap a person into a scene image using Nano Banana 2 Lite (640px/1k) or Nano
-	// Banana 2 (2k/4k). Credits depend on `resolution` (from 50 credits at 640px
+	// Banana 2 (2k/4k). Credits depend on resolution (from 50 credits at 640px
 	// upward).
 	BodySwap *ToolService[BodySwapCreateParams]
 	// CharacterReplace creates video projects with POST /v1/character-replace (Character Replace).
@@ -166,7 +174,7 @@ type toolServices struct {
 	// HeadSwap creates image projects with POST /v1/head-swap (Head Swap).
 	//
 	// Swap a head onto a body image. Each image costs 10 credits. Output
-	// resolution depends on your subscription; you may set `max_resolution` lower
+	// resolution depends on your subscription; you may set max_resolution lower
 	// than your plan maximum if desired.
 	HeadSwap *ToolService[HeadSwapCreateParams]
 	// ImageBackgroundRemover creates image projects with POST /v1/image-background-remover (Image Background Remover).
@@ -215,6 +223,7 @@ func (t *toolServices) init(c *Client) {
 	t.AIQRCodeGenerator = &ToolService[AIQRCodeGeneratorCreateParams]{c: c, tool: ToolAIQRCodeGenerator}
 	t.AITalkingPhoto = &ToolService[AITalkingPhotoCreateParams]{c: c, tool: ToolAITalkingPhoto}
 	t.AIVideoEditor = &ToolService[AIVideoEditorCreateParams]{c: c, tool: ToolAIVideoEditor}
+	t.AIVideoTranslator = &ToolService[AIVideoTranslatorCreateParams]{c: c, tool: ToolAIVideoTranslator}
 	t.AIVoiceCloner = &ToolService[AIVoiceClonerCreateParams]{c: c, tool: ToolAIVoiceCloner}
 	t.AIVoiceGenerator = &ToolService[AIVoiceGeneratorCreateParams]{c: c, tool: ToolAIVoiceGenerator}
 	t.Animation = &ToolService[AnimationCreateParams]{c: c, tool: ToolAnimation}
@@ -254,24 +263,23 @@ type AIClothesChangerCreateParams struct {
 type AIClothesChangerCreateParamsAssets struct {
 	// The image with the person. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	PersonFilePath string `json:"person_file_path"`
 	// The image of the outfit. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	GarmentFilePath string `json:"garment_file_path"`
-	// Type of garment to swap. If not provided, swaps the entire outfit.
-	//   - `upper_body` - for shirts/jackets
-	//   - `lower_body` - for pants/skirts
-	//   - `dresses` - for entire outfit (deprecated, use `entire_outfit`
-	//     instead)
-	//   - `entire_outfit` - for entire outfit
+	// Type of clothing item to swap. If not provided, swaps the entire outfit.
+	//   - upper_body - for shirts/jackets
+	//   - lower_body - for pants/skirts
+	//   - dresses - for entire outfit (deprecated, use entire_outfit instead)
+	//   - entire_outfit - for entire outfit
 	GarmentType *AIClothesChangerCreateParamsAssetsGarmentType `json:"garment_type,omitempty"`
 }
 
@@ -310,10 +318,10 @@ type AIFaceEditorCreateParams struct {
 type AIFaceEditorCreateParamsAssets struct {
 	// This is the image whose face will be edited. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	ImageFilePath string `json:"image_file_path"`
 }
 
@@ -448,10 +456,10 @@ type AIHeadshotGeneratorCreateParamsAssets struct {
 	// The image used to generate the headshot. This image must contain one
 	// detectable face. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	ImageFilePath string `json:"image_file_path"`
 }
 
@@ -472,8 +480,7 @@ type AIImageEditorCreateParams struct {
 	// The AI model to use for image editing. Each model has different capabilities
 	// and costs.
 	Model *AIImageEditorCreateParamsModel `json:"model,omitempty"`
-	// The aspect ratio of the output image(s). If not specified, defaults to
-	// `auto`.
+	// The aspect ratio of the output image(s). If not specified, defaults to auto.
 	AspectRatio *AIImageEditorCreateParamsAspectRatio `json:"aspect_ratio,omitempty"`
 	// Maximum resolution (longest edge) for the output image.
 	Resolution *AIImageEditorCreateParamsResolution `json:"resolution,omitempty"`
@@ -488,14 +495,18 @@ type AIImageEditorCreateParamsModel string
 // Values of AIImageEditorCreateParamsModel.
 const (
 	AIImageEditorCreateParamsModelDefault         AIImageEditorCreateParamsModel = "default"
-	AIImageEditorCreateParamsModelNanoBanana2     AIImageEditorCreateParamsModel = "nano-banana-2"
-	AIImageEditorCreateParamsModelGptImage2       AIImageEditorCreateParamsModel = "gpt-image-2"
+	AIImageEditorCreateParamsModelQwenImage21     AIImageEditorCreateParamsModel = "qwen-image-2.1"
+	AIImageEditorCreateParamsModelQwenEdit        AIImageEditorCreateParamsModel = "qwen-edit"
 	AIImageEditorCreateParamsModelFlux2Klein      AIImageEditorCreateParamsModel = "flux-2-klein"
 	AIImageEditorCreateParamsModelNanoBanana2Lite AIImageEditorCreateParamsModel = "nano-banana-2-lite"
-	AIImageEditorCreateParamsModelQwenEdit        AIImageEditorCreateParamsModel = "qwen-edit"
-	AIImageEditorCreateParamsModelSeedreamV4      AIImageEditorCreateParamsModel = "seedream-v4"
-	AIImageEditorCreateParamsModelSeedreamV45     AIImageEditorCreateParamsModel = "seedream-v4.5"
+	AIImageEditorCreateParamsModelNanoBanana2     AIImageEditorCreateParamsModel = "nano-banana-2"
+	AIImageEditorCreateParamsModelNanoBanana21    AIImageEditorCreateParamsModel = "nano-banana-2.1"
+	AIImageEditorCreateParamsModelKrea2           AIImageEditorCreateParamsModel = "krea-2"
+	AIImageEditorCreateParamsModelGptImage25Flare AIImageEditorCreateParamsModel = "gpt-image-2.5-flare"
+	AIImageEditorCreateParamsModelGptImage2       AIImageEditorCreateParamsModel = "gpt-image-2"
 	AIImageEditorCreateParamsModelSeedreamV5Pro   AIImageEditorCreateParamsModel = "seedream-v5-pro"
+	AIImageEditorCreateParamsModelSeedreamV45     AIImageEditorCreateParamsModel = "seedream-v4.5"
+	AIImageEditorCreateParamsModelSeedreamV4      AIImageEditorCreateParamsModel = "seedream-v4"
 	AIImageEditorCreateParamsModelNanoBanana      AIImageEditorCreateParamsModel = "nano-banana"
 	AIImageEditorCreateParamsModelNanoBananaPro   AIImageEditorCreateParamsModel = "nano-banana-pro"
 )
@@ -532,19 +543,44 @@ const (
 type AIImageEditorCreateParamsStyle struct {
 	// The prompt used to edit the image.
 	Prompt string `json:"prompt"`
+	// Deprecated: Please use model instead. The AI model to use for image editing.
+	//   - Nano Banana - Precise, realistic edits with consistent results
+	//   - Seedream - Creative, imaginative images with artistic freedom
+	//   - default - Use the model we recommend, which will change over time.
+	//     This is recommended unless you need a specific model. This is the
+	//     default behavior.
+	Model *AIImageEditorCreateParamsStyleModel `json:"model,omitempty"`
 }
+
+// AIImageEditorCreateParamsStyleModel is the type of AIImageEditorCreateParamsStyle.Model: one of the constants below.
+type AIImageEditorCreateParamsStyleModel string
+
+// Values of AIImageEditorCreateParamsStyleModel.
+const (
+	AIImageEditorCreateParamsStyleModelNanoBanana AIImageEditorCreateParamsStyleModel = "Nano Banana"
+	AIImageEditorCreateParamsStyleModelSeedream   AIImageEditorCreateParamsStyleModel = "Seedream"
+	AIImageEditorCreateParamsStyleModelDefault    AIImageEditorCreateParamsStyleModel = "default"
+)
 
 // AIImageEditorCreateParamsAssets is the type of
 // AIImageEditorCreateParams.Assets.
 //
 // Provide the assets for image edit
 type AIImageEditorCreateParamsAssets struct {
+	// Deprecated: Please use image_file_paths instead as edits with multiple
+	// images are now supported. The image used in the edit. This value is either
+	//   - a direct URL to the video file
+	//   - file_path field from the response of the upload urls API.
+	//
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
+	ImageFilePath *string `json:"image_file_path,omitempty"`
 	// The image(s) used in the edit, maximum of 10 images. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// Input files (image): http(s) URLs with a file extension or file paths from
-	// Files.Upload.
+	// Input files (image): http(s) URLs, file paths from Files.Upload or
+	// saved-items/... paths.
 	ImageFilePaths []string `json:"image_file_paths,omitempty"`
 }
 
@@ -564,13 +600,15 @@ type AIImageGeneratorCreateParams struct {
 	// The AI model to use for image generation. Each model has different
 	// capabilities and costs.
 	Model *AIImageGeneratorCreateParamsModel `json:"model,omitempty"`
-	// The aspect ratio of the output image(s). If not specified, defaults to `1:1`
+	// The aspect ratio of the output image(s). If not specified, defaults to 1:1
 	// (square).
 	AspectRatio *AIImageGeneratorCreateParamsAspectRatio `json:"aspect_ratio,omitempty"`
 	// Maximum resolution (longest edge) for the output image.
 	//
 	// Default "auto".
 	Resolution *AIImageGeneratorCreateParamsResolution `json:"resolution,omitempty"`
+	// DEPRECATED: Use aspect_ratio instead.
+	Orientation *AIImageGeneratorCreateParamsOrientation `json:"orientation,omitempty"`
 	// The art style to use for image generation.
 	Style AIImageGeneratorCreateParamsStyle `json:"style"`
 }
@@ -581,13 +619,17 @@ type AIImageGeneratorCreateParamsModel string
 // Values of AIImageGeneratorCreateParamsModel.
 const (
 	AIImageGeneratorCreateParamsModelDefault         AIImageGeneratorCreateParamsModel = "default"
-	AIImageGeneratorCreateParamsModelNanoBanana2     AIImageGeneratorCreateParamsModel = "nano-banana-2"
-	AIImageGeneratorCreateParamsModelGptImage2       AIImageGeneratorCreateParamsModel = "gpt-image-2"
 	AIImageGeneratorCreateParamsModelZImageTurbo     AIImageGeneratorCreateParamsModel = "z-image-turbo"
+	AIImageGeneratorCreateParamsModelQwenImage21     AIImageGeneratorCreateParamsModel = "qwen-image-2.1"
 	AIImageGeneratorCreateParamsModelFlux2Klein      AIImageGeneratorCreateParamsModel = "flux-2-klein"
 	AIImageGeneratorCreateParamsModelNanoBanana2Lite AIImageGeneratorCreateParamsModel = "nano-banana-2-lite"
-	AIImageGeneratorCreateParamsModelSeedreamV4      AIImageGeneratorCreateParamsModel = "seedream-v4"
+	AIImageGeneratorCreateParamsModelNanoBanana2     AIImageGeneratorCreateParamsModel = "nano-banana-2"
+	AIImageGeneratorCreateParamsModelNanoBanana21    AIImageGeneratorCreateParamsModel = "nano-banana-2.1"
+	AIImageGeneratorCreateParamsModelKrea2           AIImageGeneratorCreateParamsModel = "krea-2"
+	AIImageGeneratorCreateParamsModelGptImage25Flare AIImageGeneratorCreateParamsModel = "gpt-image-2.5-flare"
+	AIImageGeneratorCreateParamsModelGptImage2       AIImageGeneratorCreateParamsModel = "gpt-image-2"
 	AIImageGeneratorCreateParamsModelSeedreamV5Pro   AIImageGeneratorCreateParamsModel = "seedream-v5-pro"
+	AIImageGeneratorCreateParamsModelSeedreamV4      AIImageGeneratorCreateParamsModel = "seedream-v4"
 	AIImageGeneratorCreateParamsModelNanoBanana      AIImageGeneratorCreateParamsModel = "nano-banana"
 	AIImageGeneratorCreateParamsModelNanoBananaPro   AIImageGeneratorCreateParamsModel = "nano-banana-pro"
 	AIImageGeneratorCreateParamsModelFluxSchnell     AIImageGeneratorCreateParamsModel = "flux-schnell"
@@ -616,6 +658,16 @@ const (
 	AIImageGeneratorCreateParamsResolution4k    AIImageGeneratorCreateParamsResolution = "4k"
 )
 
+// AIImageGeneratorCreateParamsOrientation is the type of AIImageGeneratorCreateParams.Orientation: one of the constants below.
+type AIImageGeneratorCreateParamsOrientation string
+
+// Values of AIImageGeneratorCreateParamsOrientation.
+const (
+	AIImageGeneratorCreateParamsOrientationSquare    AIImageGeneratorCreateParamsOrientation = "square"
+	AIImageGeneratorCreateParamsOrientationLandscape AIImageGeneratorCreateParamsOrientation = "landscape"
+	AIImageGeneratorCreateParamsOrientationPortrait  AIImageGeneratorCreateParamsOrientation = "portrait"
+)
+
 // AIImageGeneratorCreateParamsStyle is the type of
 // AIImageGeneratorCreateParams.Style.
 //
@@ -629,7 +681,18 @@ type AIImageGeneratorCreateParamsStyle struct {
 	// One of 35 values listed in the API reference, e.g. "ai-anime-generator".
 	// Default "general".
 	Tool *string `json:"tool,omitempty"`
+	// DEPRECATED: Use model field instead for explicit model selection.
+	QualityMode *AIImageGeneratorCreateParamsStyleQualityMode `json:"quality_mode,omitempty"`
 }
+
+// AIImageGeneratorCreateParamsStyleQualityMode is the type of AIImageGeneratorCreateParamsStyle.QualityMode: one of the constants below.
+type AIImageGeneratorCreateParamsStyleQualityMode string
+
+// Values of AIImageGeneratorCreateParamsStyleQualityMode.
+const (
+	AIImageGeneratorCreateParamsStyleQualityModeStandard AIImageGeneratorCreateParamsStyleQualityMode = "standard"
+	AIImageGeneratorCreateParamsStyleQualityModePro      AIImageGeneratorCreateParamsStyleQualityMode = "pro"
+)
 
 // AIImageUpscalerCreateParams is the request body of POST
 // /v1/ai-image-upscaler (AI Image Upscaler).
@@ -644,8 +707,8 @@ type AIImageUpscalerCreateParams struct {
 	Name *string `json:"name,omitempty"`
 	// How much to scale the image. Must be either 2 or 4.
 	ScaleFactor float64 `json:"scale_factor"`
-	// Style settings for the upscale. Use `mode` (`"preserve"`, `"balanced"`, or
-	// `"creative"`). Defaults to `"balanced"`.
+	// Style settings for the upscale. Use mode ("preserve", "balanced", or
+	// "creative"). Defaults to "balanced".
 	//
 	// Default {}.
 	Style *AIImageUpscalerCreateParamsStyle `json:"style,omitempty"`
@@ -656,15 +719,18 @@ type AIImageUpscalerCreateParams struct {
 // AIImageUpscalerCreateParamsStyle is the type of
 // AIImageUpscalerCreateParams.Style.
 //
-// Style settings for the upscale. Use `mode` (`"preserve"`, `"balanced"`, or
-// `"creative"`). Defaults to `"balanced"`.
+// Style settings for the upscale. Use mode ("preserve", "balanced", or
+// "creative"). Defaults to "balanced".
 type AIImageUpscalerCreateParamsStyle struct {
-	// The upscaling mode. `"preserve"` uses the fast pro pipeline (1× credit
-	// multiplier). `"balanced"` and `"creative"` use the creative pipeline (2×
-	// credit multiplier). `"pro"` is deprecated and maps to `"preserve"`. Defaults
-	// to `"balanced"`.
+	// The upscaling mode. "preserve" uses the fast pro pipeline (1× credit
+	// multiplier). "balanced" and "creative" use the creative pipeline (2× credit
+	// multiplier). "pro" is deprecated and maps to "preserve". Defaults to
+	// "balanced".
 	Mode *AIImageUpscalerCreateParamsStyleMode `json:"mode,omitempty"`
-	// A prompt to guide the final image. Only used when mode is `creative`.
+	// Deprecated: use mode instead. "Resemblance" maps to "preserve". "Balanced"
+	// and "Creative" map to the same-named modes.
+	Enhancement *AIImageUpscalerCreateParamsStyleEnhancement `json:"enhancement,omitempty"`
+	// A prompt to guide the final image. Only used when mode is creative.
 	Prompt *string `json:"prompt,omitempty"`
 }
 
@@ -679,6 +745,16 @@ const (
 	AIImageUpscalerCreateParamsStyleModeCreative AIImageUpscalerCreateParamsStyleMode = "creative"
 )
 
+// AIImageUpscalerCreateParamsStyleEnhancement is the type of AIImageUpscalerCreateParamsStyle.Enhancement: one of the constants below.
+type AIImageUpscalerCreateParamsStyleEnhancement string
+
+// Values of AIImageUpscalerCreateParamsStyleEnhancement.
+const (
+	AIImageUpscalerCreateParamsStyleEnhancementResemblance AIImageUpscalerCreateParamsStyleEnhancement = "Resemblance"
+	AIImageUpscalerCreateParamsStyleEnhancementBalanced    AIImageUpscalerCreateParamsStyleEnhancement = "Balanced"
+	AIImageUpscalerCreateParamsStyleEnhancementCreative    AIImageUpscalerCreateParamsStyleEnhancement = "Creative"
+)
+
 // AIImageUpscalerCreateParamsAssets is the type of
 // AIImageUpscalerCreateParams.Assets.
 //
@@ -686,10 +762,10 @@ const (
 type AIImageUpscalerCreateParamsAssets struct {
 	// The image to upscale. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	ImageFilePath string `json:"image_file_path"`
 }
 
@@ -709,32 +785,14 @@ type AIMemeGeneratorCreateParamsStyle struct {
 	// The topic of the meme.
 	Topic string `json:"topic"`
 	// To use our templates, pass in one of the enum values.
-	Template AIMemeGeneratorCreateParamsStyleTemplate `json:"template"`
+	//
+	// One of 101 values listed in the API reference, e.g. "Random".
+	Template string `json:"template"`
 	// Whether to search the web for meme content.
 	//
 	// Default false.
 	SearchWeb *bool `json:"searchWeb,omitempty"`
 }
-
-// AIMemeGeneratorCreateParamsStyleTemplate is the type of AIMemeGeneratorCreateParamsStyle.Template: one of the constants below.
-type AIMemeGeneratorCreateParamsStyleTemplate string
-
-// Values of AIMemeGeneratorCreateParamsStyleTemplate.
-const (
-	AIMemeGeneratorCreateParamsStyleTemplateRandom              AIMemeGeneratorCreateParamsStyleTemplate = "Random"
-	AIMemeGeneratorCreateParamsStyleTemplateDrakeHotlineBling   AIMemeGeneratorCreateParamsStyleTemplate = "Drake Hotline Bling"
-	AIMemeGeneratorCreateParamsStyleTemplateGalaxyBrain         AIMemeGeneratorCreateParamsStyleTemplate = "Galaxy Brain"
-	AIMemeGeneratorCreateParamsStyleTemplateTwoButtons          AIMemeGeneratorCreateParamsStyleTemplate = "Two Buttons"
-	AIMemeGeneratorCreateParamsStyleTemplateGruSPlan            AIMemeGeneratorCreateParamsStyleTemplate = "Gru's Plan"
-	AIMemeGeneratorCreateParamsStyleTemplateTuxedoWinnieThePooh AIMemeGeneratorCreateParamsStyleTemplate = "Tuxedo Winnie The Pooh"
-	AIMemeGeneratorCreateParamsStyleTemplateIsThisAPigeon       AIMemeGeneratorCreateParamsStyleTemplate = "Is This a Pigeon"
-	AIMemeGeneratorCreateParamsStyleTemplatePanikKalmPanik      AIMemeGeneratorCreateParamsStyleTemplate = "Panik Kalm Panik"
-	AIMemeGeneratorCreateParamsStyleTemplateDisappointedGuy     AIMemeGeneratorCreateParamsStyleTemplate = "Disappointed Guy"
-	AIMemeGeneratorCreateParamsStyleTemplateWaitingSkeleton     AIMemeGeneratorCreateParamsStyleTemplate = "Waiting Skeleton"
-	AIMemeGeneratorCreateParamsStyleTemplateBikeFall            AIMemeGeneratorCreateParamsStyleTemplate = "Bike Fall"
-	AIMemeGeneratorCreateParamsStyleTemplateChangeMyMind        AIMemeGeneratorCreateParamsStyleTemplate = "Change My Mind"
-	AIMemeGeneratorCreateParamsStyleTemplateSideEyeingChloe     AIMemeGeneratorCreateParamsStyleTemplate = "Side Eyeing Chloe"
-)
 
 // AIQRCodeGeneratorCreateParams is the request body of POST
 // /v1/ai-qr-code-generator (AI QR Code Generator).
@@ -763,19 +821,19 @@ type AIQRCodeGeneratorCreateParamsStyle struct {
 // AITalkingPhotoCreateParams is the request body of POST /v1/ai-talking-photo
 // (AI Talking Photo).
 //
-// Create a talking photo from an image and audio or text input.
+// Create a talking photo video from an image and an audio file.
 type AITalkingPhotoCreateParams struct {
-	// Give your image a custom name for easy identification.
+	// Give your video a custom name for easy identification.
 	//
 	// Default "Talking Photo - dateTime".
 	Name *string `json:"name,omitempty"`
 	// The start time of the input audio in seconds. Maximum clip length depends on
-	// style.generation_mode: realistic 180s, prompted 45s.
+	// style.generation_mode: realistic 300s, prompted 45s.
 	//
 	// At least 0.
 	StartSeconds float64 `json:"start_seconds"`
 	// The end time of the input audio in seconds. Maximum clip length depends on
-	// style.generation_mode: realistic 180s, prompted 45s.
+	// style.generation_mode: realistic 300s, prompted 45s.
 	//
 	// At least 0.1.
 	EndSeconds float64 `json:"end_seconds"`
@@ -796,17 +854,17 @@ type AITalkingPhotoCreateParams struct {
 type AITalkingPhotoCreateParamsAssets struct {
 	// The source image to animate. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	ImageFilePath string `json:"image_file_path"`
 	// The audio file to sync with the image. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (audio): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (audio): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	AudioFilePath string `json:"audio_file_path"`
 }
 
@@ -816,13 +874,21 @@ type AITalkingPhotoCreateParamsAssets struct {
 // Attributes used to dictate the style of the output
 type AITalkingPhotoCreateParamsStyle struct {
 	// Controls overall motion style.
-	//   - `realistic` - Maintains likeness well, high quality, and reliable.
-	//   - `prompted` - Slightly lower likeness; allows option to prompt scene.
+	//   - realistic - Maintains likeness well, high quality, and reliable.
+	//   - prompted - Slightly lower likeness; allows option to prompt scene.
 	//
 	// Default "realistic".
 	GenerationMode *AITalkingPhotoCreateParamsStyleGenerationMode `json:"generation_mode,omitempty"`
+	// Note: this value is only applicable when generation_mode is expressive. The
+	// value can include up to 2 decimal places.
+	//   - Lower values yield more stability but can suppress mouth movement.
+	//   - Higher values increase motion and expressiveness, with a higher risk
+	//     of distortion.
+	//
+	// Range 0.1 to 2. Default 1.5.
+	Intensity *float64 `json:"intensity,omitempty"`
 	// A text prompt to guide the generation. Only applicable when generation_mode
-	// is `prompted`. This field is ignored for other modes.
+	// is prompted. This field is ignored for other modes.
 	Prompt *string `json:"prompt,omitempty"`
 }
 
@@ -854,17 +920,18 @@ type AIVideoEditorCreateParams struct {
 	//
 	// At least 0. Default 0.
 	StartSeconds *float64 `json:"start_seconds,omitempty"`
-	// End time of your clip in seconds. Must be greater than `start_seconds`.
-	// Minimum duration depends on model: `gemini-omni`: 3s, `ltx-2.3`: 0.5s.
-	// Maximum duration depends on model: `gemini-omni`: 10s, `ltx-2.3`: 45s.
+	// End time of your clip in seconds. Must be greater than start_seconds.
+	// Minimum duration depends on model: gemini-omni-1.1: 3s, LTX 2.5: 0.5s.
+	// Maximum duration depends on model: gemini-omni-1.1: 10s, LTX 2.5: 20s.
 	//
 	// At least 0.1.
 	EndSeconds float64 `json:"end_seconds"`
-	// Editing model. Defaults to `ltx-2.3` for free tier and `gemini-omni` for
-	// paid. Use `ltx-2.3` for LTX video edit.
+	// Editing model. Defaults to LTX 2.5 for free tier and gemini-omni-1.1 for
+	// paid. gemini-omni is deprecated; use gemini-omni-1.1 instead.
 	Model *AIVideoEditorCreateParamsModel `json:"model,omitempty"`
-	// Output resolution. Defaults to `480p` for free tier and `720p` for paid.
-	// Google Omni supports 720p only; LTX-2.3 supports 480p, 720p, and 1080p.
+	// Output resolution. Defaults to 480p for free tier and 720p for paid.
+	// gemini-omni-1.1 and deprecated gemini-omni support 720p and 1080p; LTX 2.5
+	// supports 480p, 720p, and 1080p.
 	Resolution *AIVideoEditorCreateParamsResolution `json:"resolution,omitempty"`
 	Style      AIVideoEditorCreateParamsStyle       `json:"style"`
 	// Provide the assets for video editing.
@@ -876,8 +943,10 @@ type AIVideoEditorCreateParamsModel string
 
 // Values of AIVideoEditorCreateParamsModel.
 const (
-	AIVideoEditorCreateParamsModelGeminiOmni AIVideoEditorCreateParamsModel = "gemini-omni"
-	AIVideoEditorCreateParamsModelLtx23      AIVideoEditorCreateParamsModel = "ltx-2.3"
+	AIVideoEditorCreateParamsModelGeminiOmni11 AIVideoEditorCreateParamsModel = "gemini-omni-1.1"
+	AIVideoEditorCreateParamsModelGeminiOmni   AIVideoEditorCreateParamsModel = "gemini-omni"
+	AIVideoEditorCreateParamsModelLtx25        AIVideoEditorCreateParamsModel = "ltx-2.5"
+	AIVideoEditorCreateParamsModelLtx23        AIVideoEditorCreateParamsModel = "ltx-2.3"
 )
 
 // AIVideoEditorCreateParamsResolution is the type of AIVideoEditorCreateParams.Resolution: one of the constants below.
@@ -904,10 +973,65 @@ type AIVideoEditorCreateParamsStyle struct {
 type AIVideoEditorCreateParamsAssets struct {
 	// The video to edit. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (video): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (video): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
+	VideoFilePath string `json:"video_file_path"`
+}
+
+// AIVideoTranslatorCreateParams is the request body of POST
+// /v1/ai-video-translator (AI Video Translator).
+//
+// Create the same Video Translator you can make in the browser, but
+// programmatically, so you can automate it, run it at scale, or connect it to
+// your own app or workflow.
+type AIVideoTranslatorCreateParams struct {
+	// Give your video a custom name for easy identification.
+	//
+	// Default "Video Translator - dateTime".
+	Name *string `json:"name,omitempty"`
+	// Start time of your clip (seconds). Must be ≥ 0.
+	//
+	// At least 0. Default 0.
+	StartSeconds *float64 `json:"start_seconds,omitempty"`
+	// End time of your clip (seconds). Must be greater than start_seconds. The
+	// clip must be 1-30 seconds long.
+	//
+	// At least 0.1.
+	EndSeconds float64 `json:"end_seconds"`
+	// Language to translate the video's speech into.
+	//
+	// One of 53 values listed in the API reference, e.g. "English".
+	TargetLanguage string `json:"target_language"`
+	// Output video resolution. Defaults to 480p. 720p and 1080p require a paid
+	// plan.
+	Resolution *AIVideoTranslatorCreateParamsResolution `json:"resolution,omitempty"`
+	// Source video for the translation job.
+	Assets AIVideoTranslatorCreateParamsAssets `json:"assets"`
+}
+
+// AIVideoTranslatorCreateParamsResolution is the type of AIVideoTranslatorCreateParams.Resolution: one of the constants below.
+type AIVideoTranslatorCreateParamsResolution string
+
+// Values of AIVideoTranslatorCreateParamsResolution.
+const (
+	AIVideoTranslatorCreateParamsResolution480p  AIVideoTranslatorCreateParamsResolution = "480p"
+	AIVideoTranslatorCreateParamsResolution720p  AIVideoTranslatorCreateParamsResolution = "720p"
+	AIVideoTranslatorCreateParamsResolution1080p AIVideoTranslatorCreateParamsResolution = "1080p"
+)
+
+// AIVideoTranslatorCreateParamsAssets is the type of
+// AIVideoTranslatorCreateParams.Assets.
+//
+// Source video for the translation job.
+type AIVideoTranslatorCreateParamsAssets struct {
+	// Source video containing the speech to translate. This value is either
+	//   - a direct URL to the video file
+	//   - file_path field from the response of the upload urls API.
+	//
+	// An input file (video): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	VideoFilePath string `json:"video_file_path"`
 }
 
@@ -934,10 +1058,10 @@ type AIVoiceClonerCreateParams struct {
 type AIVoiceClonerCreateParamsAssets struct {
 	// The audio used to clone the voice. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (audio): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (audio): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	AudioFilePath string `json:"audio_file_path"`
 }
 
@@ -1057,25 +1181,179 @@ type AIVoiceGeneratorCreateParamsStyle struct {
 	// Viola Davis, Meryl Streep, Sandra Bullock, Reese Witherspoon, Salma Hayek,
 	// Lupita Nyong'o, Florence Pugh, Jenna Ortega, Ana de Armas, Jacob Elordi,
 	// Barry White, Dolly Parton, Willie Nelson, Lil Wayne, 50 Cent, Ice Cube,
-	// Tupac Shakur, Notorious B.I.G., Bob Dylan, David Bowie, Michael Jackson,
-	// Whitney Houston, Amy Winehouse, SZA, Tyler, The Creator, Thanos, Tony Stark,
-	// Captain Jack Sparrow, Walter White, Tommy Shelby, Michael Scott, Dwight
-	// Schrute, Bowser, Usain Bolt, Tyson Fury, Dana White, Pat McAfee, Giannis
+	// Tupac Shakur, Notorious B.I.G., David Bowie, Michael Jackson, Whitney
+	// Houston, Amy Winehouse, SZA, Tyler, The Creator, Thanos, Tony Stark, Captain
+	// Jack Sparrow, Walter White, Tommy Shelby, Michael Scott, Dwight Schrute,
+	// Bowser, Usain Bolt, Tyson Fury, Dana White, Pat McAfee, Giannis
 	// Antetokounmpo, Lex Fridman, Ben Shapiro, Tucker Carlson, Martha Stewart,
 	// Gordon Lightfoot, Lizzo, Megan Thee Stallion, Ice Spice, 21 Savage, Metro
 	// Boomin, Jack Harlow, Peso Pluma, BTS Jungkook, Quentin Tarantino, Werner
 	// Herzog, Anderson Cooper, Rachel Maddow, Mahatma Gandhi, Muhammad Ali,
 	// Princess Diana, Nelson Mandela, Steve Irwin, Morty Smith, Andrew Huberman,
-	// Willem Dafoe, Mike Rowe, Terminator, Deadpool, Plankton, Mr. Krabs, Picard
+	// Willem Dafoe, Mike Rowe, Terminator, Deadpool, Plankton, Mr. Krabs, Picard,
+	// Ludwig, Emma Chamberlain, Casey Neistat, Marques Brownlee, Technoblade,
+	// Shroud, Charli D'Amelio, Khaby Lame, Adin Ross, Trainwreckstv, Hasan Piker,
+	// Joey Diaz, Theo Von, Andrew Schulz, Bert Kreischer, Tom Segura, Shane
+	// Gillis, Joe List, Bobby Lee, Chris Williamson, Destiny, Ethan Klein, Hila
+	// Klein, Olivia Rodrigo, Gracie Abrams, Benson Boone, Noah Kahan, Zach Bryan,
+	// Morgan Wallen, Luke Combs, Chris Stapleton, Rauw Alejandro, Karol G, Feid, J
+	// Balvin, Central Cee, Dave (rapper), Stormzy, Gunna, Future, Lil Baby,
+	// Playboi Carti, Don Toliver, Lana Del Rey, Halsey, Charli XCX, Tate McRae,
+	// Conan Gray, Troye Sivan, Harry Styles, Niall Horan, Shawn Mendes, John
+	// Legend, Sam Smith, Roman Reigns, Cody Rhodes, Seth Rollins, CM Punk, Randy
+	// Orton, Triple H, Ric Flair, Khabib Nurmagomedov, Jon Jones, Israel Adesanya,
+	// Alex Pereira, Jorge Masvidal, Patrick Mahomes, Travis Kelce, Aaron Rodgers,
+	// Kyrie Irving, Kevin Durant, Luka Doncic, Nikola Jokic, Simone Biles, Novak
+	// Djokovic, Rafael Nadal, Roger Federer, Max Verstappen, Lewis Hamilton, Mark
+	// Rober, Naval Ravikant, Peter Attia, Gary Vaynerchuk, Alex Hormozi, Grant
+	// Cardone, JD Vance, Nancy Pelosi, Ron DeSantis, Volodymyr Zelenskyy, Xi
+	// Jinping, Justin Trudeau, Emmanuel Macron, Boris Johnson, Rishi Sunak, Keir
+	// Starmer, Tom Holland, Anya Taylor-Joy, Barry Keoghan, Paul Mescal, Rachel
+	// Zegler, Millie Bobby Brown, Finn Wolfhard, Noah Schnapp, Ke Huy Quan, Ayo
+	// Edebiri, Jeremy Allen White, Cloud Strife, Sephiroth, Solid Snake, Nathan
+	// Drake, Joel Miller, Ellie Williams, Duke Nukem, Lara Croft, Link (Zelda),
+	// Samus Aran, Kirby, Pikachu, Ash Ketchum, Agent 47, Vergil (DMC), Dante
+	// (DMC), Ryu (Street Fighter), Chun-Li, Scorpion (Mortal Kombat), Sub-Zero,
+	// Steve (Minecraft), Herobrine, Cortana, Aloy, Ezio Auditore, Altair, BJ
+	// Blazkowicz, Doom Slayer, Handsome Jack, Tracer (Overwatch), Genji
+	// (Overwatch), Reaper (Overwatch), Jinx (Arcane), Vi (Arcane), Nezuko Kamado,
+	// Zenitsu Agatsuma, Gojo Satoru, Itadori Yuji, Denji (Chainsaw Man), Power
+	// (Chainsaw Man), Zoro (One Piece), Nami (One Piece), Sasuke Uchiha, Kakashi
+	// Hatake, Itachi Uchiha, Spike Spiegel, L (Death Note), Saitama (One Punch
+	// Man), Deku (My Hero Academia), Bakugo Katsuki, Captain America (MCU), Thor
+	// (MCU), Loki (MCU), Wolverine, Groot, Rocket Raccoon, Venom, The Mandalorian,
+	// Baby Yoda (Grogu), Tony Montana (Scarface), John Wick, James Bond (Craig
+	// era), Ferris Bueller, Tyler Durden, The Dude (Big Lebowski), Forrest Gump,
+	// Willy Wonka, Freddy Krueger, Jason Voorhees, Michael Myers, Pennywise,
+	// Hannibal Lecter, Family Guy Quagmire, Lois Griffin, Marge Simpson, Lisa
+	// Simpson, Ned Flanders, Krusty the Clown, Mr. Burns, Timmy Turner, Dexter
+	// (Dexter's Lab), Johnny Bravo, Courage the Cowardly Dog, Finn the Human, Jake
+	// the Dog, Rick Grimes, Negan (Walking Dead), Jesse Pinkman, Saul Goodman,
+	// Tony Soprano, Jim Halpert, Ron Swanson, Barney Stinson, Sheldon Cooper, Jon
+	// Snow, Tyrion Lannister, Daenerys Targaryen, Arya Stark, Homelander, Billy
+	// Butcher, Airrack, Zach King, Dude Perfect Tyler, Colleen Ballinger, David
+	// Dobrik, James Charles, NikkieTutorials, Jeffree Star, Danny Duncan, FaZe
+	// Rug, SSSniperWolf, Vegetta777, Rubius, Ibai Llanos, Fuerza Regida, Grupo
+	// Frontera, Bizarrap, Anitta, Rosalia, Maluma, Ozuna, Manuel Turizo, Camilo,
+	// Sam Fender, Hozier, Fred again, GloRilla, Sexyy Red, Flo Milli, Latto, Coi
+	// Leray, Ja Morant, Anthony Edwards, Victor Wembanyama, Caitlin Clark, Angel
+	// Reese, Sha'Carri Richardson, Erling Haaland, Kylian Mbappe, Jude Bellingham,
+	// Neymar, Vinicius Junior, Shohei Ohtani, Connor McDavid, Sidney Crosby,
+	// Steven Crowder, Candace Owens, Charlie Kirk, Matt Walsh, Tim Dillon, Whitney
+	// Cummings, Sam Harris, Malcolm Gladwell, Simon Sinek, Mel Robbins, Jocko
+	// Willink, Emma Stone, Ryan Gosling, Bradley Cooper, Christian Bale, Joaquin
+	// Phoenix, Mahershala Ali, Jamie Foxx, Regina King, Taraji P. Henson, Octavia
+	// Spencer, John Boyega, Daisy Ridley, Jonathan Majors, Simu Liu, Constance Wu,
+	// Henry Golding, Dev Patel, Riz Ahmed, Mindy Kaling, Aubrey Plaza, Aziz
+	// Ansari, Randall Park, Rainbow Dash, Twilight Sparkle, Gumball Watterson,
+	// Rigby (Regular Show), Mordecai (Regular Show), Steven Universe, Garnet
+	// (Steven Universe), Aang (Avatar), Zuko (Avatar), Aretha Franklin, Stevie
+	// Wonder, Ray Charles, Johnny Cash, Jimi Hendrix, Janis Joplin, Kurt Cobain,
+	// Freddie Prinze, Selena Gomez, Justin Timberlake, Usher, Chris Brown, A$AP
+	// Rocky, RM (BTS), V (BTS), Jimin, Lisa (Blackpink), Jennie (Blackpink), Rose
+	// (Blackpink), Calvin Harris, David Guetta, Marshmello, Skrillex, Diplo, Zedd,
+	// Jimmy Kimmel, Graham Norton, Bill Maher, Sean Hannity, Wolf Blitzer, Lester
+	// Holt, Satya Nadella, Sundar Pichai, Warren Buffett, Sheryl Sandberg, Marc
+	// Andreessen, Peter Thiel, Stephen Hawking, Carl Sagan, Richard Feynman, Jane
+	// Goodall, Franklin D. Roosevelt, Ronald Reagan, Margaret Thatcher, King
+	// Charles III, Prince Harry, Prince William, Stephen King, J.K. Rowling,
+	// George R.R. Martin, Neil Gaiman, Malcolm X, Jamie Oliver, Tiger Woods, Venus
+	// Williams, David Beckham, Michael Phelps, Peyton Manning, Virat Kohli, Sachin
+	// Tendulkar, MS Dhoni, The Rock, Rey Mysterio, Bray Wyatt, Kevin Owens, H3H3,
+	// Philip DeFranco, Jenna Marbles, Shane Dawson, Liza Koshy, Lilly Singh, Rhett
+	// and Link, Danny Gonzalez, Drew Gooden, Cody Ko, Kurtis Conner, Trisha
+	// Paytas, Tana Mongeau, Jaclyn Hill, Bretman Rock, Safiya Nygaard, Shah Rukh
+	// Khan, Salman Khan, Priyanka Chopra, Deepika Padukone, Jennifer Lawrence,
+	// Chris Evans, Daniel Radcliffe, Rupert Grint, Anthony Hopkins, Jack
+	// Nicholson, Clint Eastwood, Obi-Wan Kenobi, Luke Skywalker, Han Solo,
+	// Princess Leia, Emperor Palpatine, Kylo Ren, C-3PO, Frodo Baggins, Aragorn,
+	// Legolas, Samwise Gamgee, Harry Potter, Hermione Granger, Ron Weasley, Albus
+	// Dumbledore, Severus Snape, Voldemort, Hagrid, Belle (Beauty and the Beast),
+	// Ariel (Little Mermaid), Cinderella, Snow White, Mulan, Rapunzel (Tangled),
+	// Fiona (Shrek), Ross Geller, Chandler Bing, Joey Tribbiani, Monica Geller,
+	// Rachel Green, Phoebe Buffay, George Costanza, Kramer (Seinfeld), Elaine
+	// Benes, Carlton Banks, Hinata Hyuga, Ichigo Kurosaki, Yoshi, Spyro, Ryu
+	// Hayabusa, Leon Kennedy, Chris Redfield, Jill Valentine, Ada Wong, Big Boss
+	// (MGS), Raiden (MGS), Commander Shepard, Garrus Vakarian, V (Cyberpunk),
+	// Johnny Silverhand, Valorant Jett, League of Legends Ahri, Yasuo (LoL),
+	// Superman, Wonder Woman, Harley Quinn, Black Panther, Doctor Strange, Hulk,
+	// Black Widow, Nick Fury, Ant-Man, Don Draper, Walter Bishop (Fringe), Frank
+	// Underwood, Dexter Morgan, Sherlock Holmes, Dr. House, Michael Corleone, Vito
+	// Corleone, Daffy Duck, Porky Pig, Tweety Bird, Sylvester the Cat, Fred
+	// Flintstone, Barney Rubble, George Jetson, Popeye, Skip Bayless, Stephen A
+	// Smith, Colin Cowherd, Ricky Gervais, Bill Burr, Sebastian Maniscalco, Trevor
+	// Wallace, Iliza Shlesinger, Bruce Springsteen, Eric Clapton, Mick Jagger,
+	// Paul McCartney, John Lennon, Elton John, Billy Joel, Fleetwood Mac Stevie
+	// Nicks, Sia, Demi Lovato, Camila Cabello, Enrique Iglesias, Ricky Martin,
+	// Faze Clan Banks, Tfue, Timthetatman, DrLupo, CouRage, Sykkuno, Disguised
+	// Toast, Fuslie, Jerma985, Vinesauce Vinny, Northernlion, Moistcr1tikal,
+	// Asmongold, Mizkif, Esfand, Quin69, Summit1g, Sodapoppin, Forsen, Pestily,
+	// Joe Budden, Charlamagne Tha God, Angela Yee, Big Boy, Zane Lowe, Rich Eisen,
+	// Bill Simmons, Dan Le Batard, Slash (musician), James Hetfield, Dave Grohl,
+	// Chris Cornell, Axl Rose, Robert Plant, Jon Bon Jovi, Chester Bennington,
+	// Corey Taylor, Fernando Alonso, Charles Leclerc, Daniel Ricciardo, Valentino
+	// Rossi, Marc Marquez, Travis Pastrana, Tony Hawk, Rohit Sharma, Babar Azam,
+	// Ben Stokes, Joe Root, Anthony Joshua, Canelo Alvarez, Ronda Rousey, Amanda
+	// Nunes, Bruce Willis, Chris Pratt, Charlize Theron, Nicole Kidman, Amy Adams,
+	// Jamie Lee Curtis, Gary Oldman, Mark Ruffalo, Jeremy Renner, Chris Tucker,
+	// Jonah Hill, Ranveer Singh, Alia Bhatt, Hrithik Roshan, Lee Min Ho, Song
+	// Joong Ki, Park Seo Joon, Kylie Jenner, Khloe Kardashian, Paris Hilton, Neil
+	// Armstrong, Buzz Aldrin, Yuri Gagarin, Killua Zoldyck, Gon Freecss, Meliodas,
+	// Natsu Dragneel, Lucy Heartfilia, Erza Scarlet, Inuyasha, Kagome Higurashi,
+	// Yusuke Urameshi, Vash the Stampede, Alucard (Hellsing), Guts (Berserk),
+	// Griffith (Berserk), Reigen Arataka, Mob (Mob Psycho 100), Anya Forger, Loid
+	// Forger, Yor Forger, Pit (Kid Icarus), Marth (Fire Emblem), Ike (Fire
+	// Emblem), Sora (Kingdom Hearts), Riku (Kingdom Hearts), Sam Porter Bridges,
+	// Big Smoke (GTA), CJ (GTA San Andreas), Niko Bellic, Trevor Philips, Michael
+	// De Santa, Franklin Clinton, Marcus Fenix, Isaac Clarke, Ellie (Borderlands),
+	// Lilith (Borderlands), Claptrap, Widowmaker (Overwatch), Mercy (Overwatch),
+	// Reinhardt (Overwatch), Phineas Flynn, Doofenshmirtz, Blossom (PPG), Bubbles
+	// (PPG), Buttercup (PPG), Mojo Jojo, Ben Tennyson, Danny Phantom, Invader Zim,
+	// GIR (Invader Zim), Sandy Cheeks, Ellen Ripley, Sarah Connor, Indiana Jones,
+	// Austin Powers, Inspector Clouseau, Gru (Despicable Me), Alvin (Chipmunks),
+	// Megatron, Chucky, Ghostface (Scream), The Grinch, Jack Skellington, Jayson
+	// Tatum, Devin Booker, Damian Lillard, James Harden, Russell Westbrook, Joel
+	// Embiid, Justin Jefferson, Josh Allen, Joe Burrow, Micah Parsons, Myles
+	// Garrett, CeeDee Lamb, Burna Boy, Wizkid, Davido, Tems, Magnus Carlsen,
+	// Hikaru Nakamura, MrBallen, Ned Fulmer, Zach Kornfeld, Eugene Lee Yang, Alton
+	// Brown, Andrew Rea, Steve-O, Johnny Knoxville, Bam Margera, Russell Brand,
+	// Piers Morgan, Douglas Murray, Dave Rubin, Michael Knowles, Vivek Ramaswamy,
+	// Marjorie Taylor Greene, Mitch McConnell, Mike Pence, Hillary Clinton, Bill
+	// Clinton, George W Bush, George H W Bush, Jimmy Carter, Angela Merkel, Tara
+	// Strong, Tom Kenny, Nolan North, Troy Baker, Jennifer Hale, Steve Blum,
+	// Cersei Lannister, Jaime Lannister, Sansa Stark, Bran Stark, The Hound,
+	// Melisandre, Varys, Petyr Baelish, Ned Stark, Gus Fring, Mike Ehrmantraut,
+	// Hank Schrader, Skyler White, Joy (Inside Out), Sadness (Inside Out), Anger
+	// (Inside Out), Mirabel (Encanto), Bruno (Encanto), Remy (Ratatouille),
+	// Lightning McQueen, Mater (Cars), Wreck-It Ralph, Vanellope von Schweetz,
+	// PointCrow, Ranboo, Wilbur Soot, Tubbo, GeorgeNotFound, Sapnap, Quackity,
+	// Karl Jacobs, Norman Bates, Anton Chigurh, Patrick Bateman, Travis Bickle,
+	// Rocky Balboa, Rambo, Maximus (Gladiator), William Wallace, King Leonidas,
+	// Leslie Knope, Tom Haverford, April Ludgate, Andy Dwyer, Kevin Malone, Creed
+	// Bratton, Stanley Hudson, Toby Flenderson, Angela Martin, Summer Smith, Beth
+	// Smith, Jerry Smith, BoJack Horseman, Todd Chavez, Princess Carolyn, Diane
+	// Nguyen, Big Mouth Nick, Maury (Big Mouth), Archer (Sterling), Lana Kane,
+	// Malory Archer, Fry (Futurama), Leela (Futurama), Professor Farnsworth, Zapp
+	// Brannigan, Beavis, Butt-Head, King of the Hill Hank Hill, Bobby Hill, Dale
+	// Gribble, Stan Marsh, Kyle Broflovski, Randy Marsh, Towelie, Butters Stotch,
+	// Mr. Garrison, Chef (South Park), Ike Broflovski, Wendy Testaburger, PC
+	// Principal, Jimmy Valmer, Michelle Obama, Al Gore, Desmond Tutu, Anthony
+	// Fauci, Greta Thunberg, Malala Yousafzai, Grimes, Jafar (Aladdin), Ursula
+	// (Little Mermaid), Iago (Aladdin parrot), Zazu (Lion King), Yzma (Emperor's
+	// New Groove), Kronk (Emperor's New Groove), Discord (My Little Pony),
+	// Skeletor (He-Man), Captain Hook (Peter Pan), Sebastian (Little Mermaid), HAL
+	// 9000, Mushu (Mulan), Lumiere (Beauty and the Beast), Cogsworth (Beauty and
+	// the Beast), Scuttle (Little Mermaid), Rafiki (Lion King), Kristoff (Frozen),
+	// Hans (Frozen), Merlin (Sword in the Stone)
 	//
-	// One of 492 values listed in the API reference, e.g. "Elon Musk".
+	// One of 1266 values listed in the API reference, e.g. "Elon Musk".
 	VoiceName string `json:"voice_name"`
 }
 
 // AnimationCreateParams is the request body of POST /v1/animation (Animation).
 //
 // Create a Animation video. The estimated frame cost is calculated based on
-// the `fps` and `end_seconds` input.
+// the fps and end_seconds input.
 type AnimationCreateParams struct {
 	// Give your video a custom name for easy identification.
 	//
@@ -1113,21 +1391,20 @@ type AnimationCreateParamsStyle struct {
 	//
 	// One of 47 values listed in the API reference, e.g. "Custom".
 	ArtStyle string `json:"art_style"`
-	// Describe custom art style. This field is required if `art_style` is `Custom`
+	// Describe custom art style. This field is required if art_style is Custom
 	ArtStyleCustom *string `json:"art_style_custom,omitempty"`
 	// The camera effect used to create the output video
 	//
 	// One of 52 values listed in the API reference, e.g. "Simple Zoom Out".
 	CameraEffect string `json:"camera_effect"`
-	//   - `custom` - Use your own prompt for the video.
-	//   - `use_lyrics` - Use the lyrics of the audio to create the prompt. If
-	//     this option is selected, then `assets.audio_source` must be `file` or
-	//     `youtube`.
-	//   - `ai_choose` - Let AI write the prompt. If this option is selected,
-	//     then `assets.audio_source` must be `file` or `youtube`.
+	//   - custom - Use your own prompt for the video.
+	//   - use_lyrics - Use the lyrics of the audio to create the prompt. If this
+	//     option is selected, then assets.audio_source must be file or youtube.
+	//   - ai_choose - Let AI write the prompt. If this option is selected, then
+	//     assets.audio_source must be file or youtube.
 	PromptType AnimationCreateParamsStylePromptType `json:"prompt_type"`
-	// The prompt used for the video. Prompt is required if `prompt_type` is
-	// `custom`. Otherwise this value is ignored
+	// The prompt used for the video. Prompt is required if prompt_type is custom.
+	// Otherwise this value is ignored
 	Prompt *string `json:"prompt,omitempty"`
 	// Change determines how quickly the video's content changes across frames.
 	//   - Higher = more rapid transitions.
@@ -1154,23 +1431,23 @@ type AnimationCreateParamsAssets struct {
 	// Optionally add an audio source if you'd like to incorporate audio into your
 	// video
 	AudioSource AnimationCreateParamsAssetsAudioSource `json:"audio_source"`
-	// The path of the input audio. This field is required if `audio_source` is
-	// `file`. This value is either
+	// The path of the input audio. This field is required if audio_source is file.
+	// This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (audio): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (audio): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	AudioFilePath *string `json:"audio_file_path,omitempty"`
 	// Using a youtube video as the input source. This field is required if
-	// `audio_source` is `youtube`
+	// audio_source is youtube
 	YoutubeURL *string `json:"youtube_url,omitempty"`
 	// An initial image to use a the first frame of the video. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	ImageFilePath *string `json:"image_file_path,omitempty"`
 }
 
@@ -1203,7 +1480,7 @@ type AudioToVideoCreateParams struct {
 	//
 	// At least 0.1.
 	EndSeconds float64 `json:"end_seconds"`
-	// Output video resolution. Defaults to `720p` on paid tiers and `480p` on free
+	// Output video resolution. Defaults to 720p on paid tiers and 480p on free
 	// tiers.
 	Resolution *AudioToVideoCreateParamsResolution `json:"resolution,omitempty"`
 	// Provide the audio file and an optional reference image.
@@ -1229,17 +1506,17 @@ const (
 type AudioToVideoCreateParamsAssets struct {
 	// The path of the audio file. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (audio): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (audio): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	AudioFilePath string `json:"audio_file_path"`
 	// Reference image for the initial frame of the video. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	ImageFilePath *string `json:"image_file_path,omitempty"`
 }
 
@@ -1270,14 +1547,14 @@ type AutoSubtitleGeneratorCreateParams struct {
 	EndSeconds float64 `json:"end_seconds"`
 	// Provide the assets for auto subtitle generator
 	Assets AutoSubtitleGeneratorCreateParamsAssets `json:"assets"`
-	// Style of the subtitle. At least one of `.style.template` or
-	// `.style.custom_config` must be provided.
-	//   - If only `.style.template` is provided, default values for the template
+	// Style of the subtitle. At least one of .style.template or
+	// .style.custom_config must be provided.
+	//   - If only .style.template is provided, default values for the template
 	//     will be used.
-	//   - If both are provided, the fields in `.style.custom_config` will be
-	//     used to overwrite the fields in `.style.template`.
-	//   - If only `.style.custom_config` is provided, then all fields in
-	//     `.style.custom_config` will be used.
+	//   - If both are provided, the fields in .style.custom_config will be used
+	//     to overwrite the fields in .style.template.
+	//   - If only .style.custom_config is provided, then all fields in
+	//     .style.custom_config will be used.
 	Style AutoSubtitleGeneratorCreateParamsStyle `json:"style"`
 }
 
@@ -1288,24 +1565,24 @@ type AutoSubtitleGeneratorCreateParams struct {
 type AutoSubtitleGeneratorCreateParamsAssets struct {
 	// This is the video used to add subtitles. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (video): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (video): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	VideoFilePath string `json:"video_file_path"`
 }
 
 // AutoSubtitleGeneratorCreateParamsStyle is the type of
 // AutoSubtitleGeneratorCreateParams.Style.
 //
-// Style of the subtitle. At least one of `.style.template` or
-// `.style.custom_config` must be provided.
-//   - If only `.style.template` is provided, default values for the template
+// Style of the subtitle. At least one of .style.template or
+// .style.custom_config must be provided.
+//   - If only .style.template is provided, default values for the template
 //     will be used.
-//   - If both are provided, the fields in `.style.custom_config` will be
-//     used to overwrite the fields in `.style.template`.
-//   - If only `.style.custom_config` is provided, then all fields in
-//     `.style.custom_config` will be used.
+//   - If both are provided, the fields in .style.custom_config will be used
+//     to overwrite the fields in .style.template.
+//   - If only .style.custom_config is provided, then all fields in
+//     .style.custom_config will be used.
 type AutoSubtitleGeneratorCreateParamsStyle struct {
 	// Preset subtitle templates. Please visit
 	// https://magichour.ai/create/auto-subtitle-generator to see the style of the
@@ -1346,9 +1623,9 @@ type AutoSubtitleGeneratorCreateParamsStyleCustomConfig struct {
 	HighlightedTextColor *string `json:"highlighted_text_color,omitempty"`
 	// Stroke (outline) color of the text
 	StrokeColor *string `json:"stroke_color,omitempty"`
-	// Width of the text stroke in pixels. If `stroke_color` is provided, but
-	// `stroke_width` is not, the `stroke_width` will be calculated automatically
-	// based on the font size.
+	// Width of the text stroke in pixels. If stroke_color is provided, but
+	// stroke_width is not, the stroke_width will be calculated automatically based
+	// on the font size.
 	StrokeWidth *float64 `json:"stroke_width,omitempty"`
 	// Vertical alignment of the text (e.g., top, center, bottom)
 	VerticalPosition *string `json:"vertical_position,omitempty"`
@@ -1359,7 +1636,7 @@ type AutoSubtitleGeneratorCreateParamsStyleCustomConfig struct {
 // BodySwapCreateParams is the request body of POST /v1/body-swap (Body Swap).
 //
 // Swap a person into a scene image using Nano Banana 2 Lite (640px/1k) or Nano
-// Banana 2 (2k/4k). Credits depend on `resolution` (from 50 credits at 640px
+// Banana 2 (2k/4k). Credits depend on resolution (from 50 credits at 640px
 // upward).
 type BodySwapCreateParams struct {
 	// Give your image a custom name for easy identification.
@@ -1389,17 +1666,17 @@ const (
 type BodySwapCreateParamsAssets struct {
 	// Image of the person to place into the scene. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	PersonFilePath string `json:"person_file_path"`
 	// Original scene image (background). This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	SceneFilePath string `json:"scene_file_path"`
 }
 
@@ -1422,8 +1699,12 @@ type CharacterReplaceCreateParams struct {
 	//
 	// At least 0.1.
 	EndSeconds float64 `json:"end_seconds"`
-	// Output video resolution. Defaults to 480p, the lowest resolution available
-	// on your plan.
+	// Model to use. Defaults to wan-animate.
+	//
+	// Default "wan-animate".
+	Model *CharacterReplaceCreateParamsModel `json:"model,omitempty"`
+	// Output video resolution. Must be supported by model. Defaults to the lowest
+	// resolution available on your plan for that model.
 	Resolution *CharacterReplaceCreateParamsResolution `json:"resolution,omitempty"`
 	// Source video and reference character image for the job.
 	Assets CharacterReplaceCreateParamsAssets `json:"assets"`
@@ -1431,13 +1712,23 @@ type CharacterReplaceCreateParams struct {
 	Style *CharacterReplaceCreateParamsStyle `json:"style,omitempty"`
 }
 
+// CharacterReplaceCreateParamsModel is the type of CharacterReplaceCreateParams.Model: one of the constants below.
+type CharacterReplaceCreateParamsModel string
+
+// Values of CharacterReplaceCreateParamsModel.
+const (
+	CharacterReplaceCreateParamsModelWanAnimate CharacterReplaceCreateParamsModel = "wan-animate"
+	CharacterReplaceCreateParamsModelKling30    CharacterReplaceCreateParamsModel = "kling-3.0"
+)
+
 // CharacterReplaceCreateParamsResolution is the type of CharacterReplaceCreateParams.Resolution: one of the constants below.
 type CharacterReplaceCreateParamsResolution string
 
 // Values of CharacterReplaceCreateParamsResolution.
 const (
-	CharacterReplaceCreateParamsResolution480p CharacterReplaceCreateParamsResolution = "480p"
-	CharacterReplaceCreateParamsResolution720p CharacterReplaceCreateParamsResolution = "720p"
+	CharacterReplaceCreateParamsResolution480p  CharacterReplaceCreateParamsResolution = "480p"
+	CharacterReplaceCreateParamsResolution720p  CharacterReplaceCreateParamsResolution = "720p"
+	CharacterReplaceCreateParamsResolution1080p CharacterReplaceCreateParamsResolution = "1080p"
 )
 
 // CharacterReplaceCreateParamsAssets is the type of
@@ -1448,18 +1739,18 @@ type CharacterReplaceCreateParamsAssets struct {
 	// Source video containing the subject to replace or animate. This value is
 	// either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (video): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (video): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	VideoFilePath string `json:"video_file_path"`
 	// Reference character image used as the replacement or animation target. This
 	// value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	ImageFilePath string `json:"image_file_path"`
 }
 
@@ -1468,17 +1759,17 @@ type CharacterReplaceCreateParamsAssets struct {
 //
 // Optional style controls for replace vs animate mode and subject selection.
 type CharacterReplaceCreateParamsStyle struct {
-	// Processing mode. `replace` swaps the detected subject with your reference
-	// character. `animate` transfers motion from the video onto your character
+	// Processing mode. replace swaps the detected subject with your reference
+	// character. animate transfers motion from the video onto your character
 	// image.
 	Mode *CharacterReplaceCreateParamsStyleMode `json:"mode,omitempty"`
-	// How to locate the subject in the source video. `auto` detects a person
-	// automatically. `point` uses your `points` to mark the subject. Defaults to
-	// `auto`.
+	// How to locate the subject in the source video. auto detects a person
+	// automatically. point uses your points to mark the subject and is supported
+	// by wan-animate. Defaults to auto.
 	SelectionMode *CharacterReplaceCreateParamsStyleSelectionMode `json:"selection_mode,omitempty"`
-	// On-frame markers for manual subject selection. Required when
-	// `selection_mode` is `point`. Ignored when `selection_mode` is `auto` or
-	// omitted.
+	// On-frame markers for manual subject selection. Required when selection_mode
+	// is point. Ignored when selection_mode is auto or omitted. Rejected for
+	// models without subject selection (supported by wan-animate).
 	Points []CharacterReplaceCreateParamsStylePointsItem `json:"points,omitempty"`
 }
 
@@ -1503,18 +1794,18 @@ const (
 // CharacterReplaceCreateParamsStylePointsItem is the type of an element of
 // CharacterReplaceCreateParamsStyle.Points.
 type CharacterReplaceCreateParamsStylePointsItem struct {
-	// Horizontal pixel coordinate in the source video frame at `time_seconds`,
+	// Horizontal pixel coordinate in the source video frame at time_seconds,
 	// measured from the left edge.
 	//
 	// At least 0.
 	PositionX int `json:"position_x"`
-	// Vertical pixel coordinate in the source video frame at `time_seconds`,
+	// Vertical pixel coordinate in the source video frame at time_seconds,
 	// measured from the top edge.
 	//
 	// At least 0.
 	PositionY int `json:"position_y"`
 	// Timestamp on the source video timeline in seconds. Uses the same clock as
-	// `start_seconds` and `end_seconds`.
+	// start_seconds and end_seconds.
 	//
 	// At least 0.
 	TimeSeconds float64 `json:"time_seconds"`
@@ -1531,6 +1822,10 @@ type FaceSwapCreateParams struct {
 	//
 	// Default "Face Swap - dateTime".
 	Name *string `json:"name,omitempty"`
+	// height is deprecated and no longer influences the output video's resolution.
+	Height *int `json:"height,omitempty"`
+	// width is deprecated and no longer influences the output video's resolution.
+	Width *int `json:"width,omitempty"`
 	// Start time of your clip (seconds). Must be ≥ 0.
 	//
 	// At least 0.
@@ -1541,8 +1836,8 @@ type FaceSwapCreateParams struct {
 	EndSeconds float64 `json:"end_seconds"`
 	// Style of the face swap video.
 	Style *FaceSwapCreateParamsStyle `json:"style,omitempty"`
-	// Provide the assets for face swap. For video, The `video_source` field
-	// determines whether `video_file_path` or `youtube_url` field is used
+	// Provide the assets for face swap. For video, The video_source field
+	// determines whether video_file_path or youtube_url field is used
 	Assets FaceSwapCreateParamsAssets `json:"assets"`
 }
 
@@ -1550,11 +1845,11 @@ type FaceSwapCreateParams struct {
 //
 // Style of the face swap video.
 type FaceSwapCreateParamsStyle struct {
-	//   - `v1` - May preserve skin detail and texture better, but weaker
+	//   - v1 - May preserve skin detail and texture better, but weaker identity
+	//     preservation.
+	//   - v2 - Faster, sharper, better handling of hair and glasses. stronger
 	//     identity preservation.
-	//   - `v2` - Faster, sharper, better handling of hair and glasses. stronger
-	//     identity preservation.
-	//   - `default` - Use the version we recommend, which will change over time.
+	//   - default - Use the version we recommend, which will change over time.
 	//     This is recommended unless you need a specific earlier version. This
 	//     is the default behavior.
 	Version *FaceSwapCreateParamsStyleVersion `json:"version,omitempty"`
@@ -1572,34 +1867,35 @@ const (
 
 // FaceSwapCreateParamsAssets is the type of FaceSwapCreateParams.Assets.
 //
-// Provide the assets for face swap. For video, The `video_source` field
-// determines whether `video_file_path` or `youtube_url` field is used
+// Provide the assets for face swap. For video, The video_source field
+// determines whether video_file_path or youtube_url field is used
 type FaceSwapCreateParamsAssets struct {
-	// Choose how to swap faces: all-faces (recommended) — swap all detected
-	// faces using one source image (`source_file_path` required)
-	//   - individual-faces — specify exact mappings using `face_mappings`
+	// Choose how to swap faces:
+	//   - all-faces (recommended) — swap all detected faces using one source
+	//     image (source_file_path required)
+	//   - individual-faces — specify exact mappings using face_mappings
 	//
 	// Default "all-faces".
 	FaceSwapMode *FaceSwapCreateParamsAssetsFaceSwapMode `json:"face_swap_mode,omitempty"`
 	// The path of the input image with the face to be swapped. The value is
-	// required if `face_swap_mode` is `all-faces`.
+	// required if face_swap_mode is all-faces.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	ImageFilePath *string `json:"image_file_path,omitempty"`
 	// This is the array of face mappings used for multiple face swap. The value is
-	// required if `face_swap_mode` is `individual-faces`.
+	// required if face_swap_mode is individual-faces.
 	FaceMappings []FaceSwapCreateParamsAssetsFaceMappingsItem `json:"face_mappings,omitempty"`
 	// Choose your video source.
 	VideoSource FaceSwapCreateParamsAssetsVideoSource `json:"video_source"`
-	// Your video file. Required if `video_source` is `file`. This value is either
+	// Your video file. Required if video_source is file. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (video): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (video): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	VideoFilePath *string `json:"video_file_path,omitempty"`
-	// YouTube URL (required if `video_source` is `youtube`).
+	// YouTube URL (required if video_source is youtube).
 	YoutubeURL *string `json:"youtube_url,omitempty"`
 }
 
@@ -1615,17 +1911,17 @@ const (
 // FaceSwapCreateParamsAssetsFaceMappingsItem is the type of an element of
 // FaceSwapCreateParamsAssets.FaceMappings.
 type FaceSwapCreateParamsAssetsFaceMappingsItem struct {
-	// The face detected from the image in `target_file_path`. The file name is in
-	// the format of `<face_frame>-<face_index>.png`. This value is corresponds to
+	// The face detected from the image in target_file_path. The file name is in
+	// the format of <face_frame>-<face_index>.png. This value is corresponds to
 	// the response in the face detection API.
 	OriginalFace string `json:"original_face"`
-	// The face image that will be used to replace the face in the `original_face`.
+	// The face image that will be used to replace the face in the original_face.
 	// This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	NewFace string `json:"new_face"`
 }
 
@@ -1658,28 +1954,29 @@ type FaceSwapPhotoCreateParams struct {
 //
 // Provide the assets for face swap photo
 type FaceSwapPhotoCreateParamsAssets struct {
-	// Choose how to swap faces: all-faces (recommended) — swap all detected
-	// faces using one source image (`source_file_path` required)
-	//   - individual-faces — specify exact mappings using `face_mappings`
+	// Choose how to swap faces:
+	//   - all-faces (recommended) — swap all detected faces using one source
+	//     image (source_file_path required)
+	//   - individual-faces — specify exact mappings using face_mappings
 	//
 	// Default "all-faces".
 	FaceSwapMode *FaceSwapPhotoCreateParamsAssetsFaceSwapMode `json:"face_swap_mode,omitempty"`
 	// This is the image from which the face is extracted. The value is required if
-	// `face_swap_mode` is `all-faces`.
+	// face_swap_mode is all-faces.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	SourceFilePath *string `json:"source_file_path,omitempty"`
 	// This is the array of face mappings used for multiple face swap. The value is
-	// required if `face_swap_mode` is `individual-faces`.
+	// required if face_swap_mode is individual-faces.
 	FaceMappings []FaceSwapPhotoCreateParamsAssetsFaceMappingsItem `json:"face_mappings,omitempty"`
 	// This is the image where the face from the source image will be placed. This
 	// value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	TargetFilePath string `json:"target_file_path"`
 }
 
@@ -1695,24 +1992,24 @@ const (
 // FaceSwapPhotoCreateParamsAssetsFaceMappingsItem is the type of an element of
 // FaceSwapPhotoCreateParamsAssets.FaceMappings.
 type FaceSwapPhotoCreateParamsAssetsFaceMappingsItem struct {
-	// The face detected from the image in `target_file_path`. The file name is in
-	// the format of `<face_frame>-<face_index>.png`. This value is corresponds to
+	// The face detected from the image in target_file_path. The file name is in
+	// the format of <face_frame>-<face_index>.png. This value is corresponds to
 	// the response in the face detection API.
 	OriginalFace string `json:"original_face"`
-	// The face image that will be used to replace the face in the `original_face`.
+	// The face image that will be used to replace the face in the original_face.
 	// This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	NewFace string `json:"new_face"`
 }
 
 // HeadSwapCreateParams is the request body of POST /v1/head-swap (Head Swap).
 //
 // Swap a head onto a body image. Each image costs 10 credits. Output
-// resolution depends on your subscription; you may set `max_resolution` lower
+// resolution depends on your subscription; you may set max_resolution lower
 // than your plan maximum if desired.
 type HeadSwapCreateParams struct {
 	// Give your image a custom name for easy identification.
@@ -1733,17 +2030,17 @@ type HeadSwapCreateParams struct {
 type HeadSwapCreateParamsAssets struct {
 	// Image that receives the swapped head. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	BodyFilePath string `json:"body_file_path"`
 	// Image of the head to place on the body. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	HeadFilePath string `json:"head_file_path"`
 }
 
@@ -1767,17 +2064,17 @@ type ImageBackgroundRemoverCreateParams struct {
 type ImageBackgroundRemoverCreateParamsAssets struct {
 	// The image to remove the background. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	ImageFilePath string `json:"image_file_path"`
 	// The image used as the new background for the image_file_path. This image
 	// will be resized to match the image in image_file_path. Please make sure the
 	// resolution between the images are similar.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	BackgroundImageFilePath *string `json:"background_image_file_path,omitempty"`
 }
 
@@ -1797,19 +2094,22 @@ type ImageToVideoCreateParams struct {
 	//
 	// Range 1 to 60.
 	EndSeconds float64 `json:"end_seconds"`
+	// height is deprecated and no longer influences the output video's resolution.
+	Height *int `json:"height,omitempty"`
+	// width is deprecated and no longer influences the output video's resolution.
+	Width *int `json:"width,omitempty"`
 	// The AI model to use for video generation.
 	//
 	// Default "default".
 	Model *ImageToVideoCreateParamsModel `json:"model,omitempty"`
-	// Controls the output video resolution. Defaults to `720p` on paid tiers and
-	// `480p` on free tiers.
+	// Controls the output video resolution. Defaults to 720p on paid tiers and
+	// 480p on free tiers.
 	Resolution *ImageToVideoCreateParamsResolution `json:"resolution,omitempty"`
-	// Whether to include audio in the video. Defaults to `false` if not specified.
+	// Whether to include audio in the video. Defaults to false if not specified.
 	Audio *bool `json:"audio,omitempty"`
 	// Attributed used to dictate the style of the output
 	Style *ImageToVideoCreateParamsStyle `json:"style,omitempty"`
-	// Provide the assets for image-to-video. Sora 2 only supports images with an
-	// aspect ratio of `9:16` or `16:9`.
+	// Provide the assets for image-to-video.
 	Assets ImageToVideoCreateParamsAssets `json:"assets"`
 }
 
@@ -1819,20 +2119,23 @@ type ImageToVideoCreateParamsModel string
 // Values of ImageToVideoCreateParamsModel.
 const (
 	ImageToVideoCreateParamsModelDefault        ImageToVideoCreateParamsModel = "default"
-	ImageToVideoCreateParamsModelLtx2           ImageToVideoCreateParamsModel = "ltx-2"
-	ImageToVideoCreateParamsModelLtx23          ImageToVideoCreateParamsModel = "ltx-2.3"
+	ImageToVideoCreateParamsModelKling30        ImageToVideoCreateParamsModel = "kling-3.0"
+	ImageToVideoCreateParamsModelLtx25          ImageToVideoCreateParamsModel = "ltx-2.5"
+	ImageToVideoCreateParamsModelSeedance20Mini ImageToVideoCreateParamsModel = "seedance-2.0-mini"
+	ImageToVideoCreateParamsModelWan30          ImageToVideoCreateParamsModel = "wan-3.0"
+	ImageToVideoCreateParamsModelSeedance25     ImageToVideoCreateParamsModel = "seedance-2.5"
+	ImageToVideoCreateParamsModelGeminiOmni11   ImageToVideoCreateParamsModel = "gemini-omni-1.1"
 	ImageToVideoCreateParamsModelMinimaxH3      ImageToVideoCreateParamsModel = "minimax-h3"
 	ImageToVideoCreateParamsModelWan22          ImageToVideoCreateParamsModel = "wan-2.2"
 	ImageToVideoCreateParamsModelSeedance15     ImageToVideoCreateParamsModel = "seedance-1.5"
 	ImageToVideoCreateParamsModelSeedance20     ImageToVideoCreateParamsModel = "seedance-2.0"
-	ImageToVideoCreateParamsModelSeedance20Mini ImageToVideoCreateParamsModel = "seedance-2.0-mini"
-	ImageToVideoCreateParamsModelSeedance25     ImageToVideoCreateParamsModel = "seedance-2.5"
-	ImageToVideoCreateParamsModelKling25        ImageToVideoCreateParamsModel = "kling-2.5"
-	ImageToVideoCreateParamsModelKling26        ImageToVideoCreateParamsModel = "kling-2.6"
-	ImageToVideoCreateParamsModelKling30        ImageToVideoCreateParamsModel = "kling-3.0"
-	ImageToVideoCreateParamsModelVeo31          ImageToVideoCreateParamsModel = "veo3.1"
 	ImageToVideoCreateParamsModelVeo31Lite      ImageToVideoCreateParamsModel = "veo3.1-lite"
 	ImageToVideoCreateParamsModelSora2          ImageToVideoCreateParamsModel = "sora-2"
+	ImageToVideoCreateParamsModelVeo31          ImageToVideoCreateParamsModel = "veo3.1"
+	ImageToVideoCreateParamsModelKling26        ImageToVideoCreateParamsModel = "kling-2.6"
+	ImageToVideoCreateParamsModelLtx23          ImageToVideoCreateParamsModel = "ltx-2.3"
+	ImageToVideoCreateParamsModelLtx2           ImageToVideoCreateParamsModel = "ltx-2"
+	ImageToVideoCreateParamsModelKling25        ImageToVideoCreateParamsModel = "kling-2.5"
 	ImageToVideoCreateParamsModelKling16        ImageToVideoCreateParamsModel = "kling-1.6"
 	ImageToVideoCreateParamsModelSeedance       ImageToVideoCreateParamsModel = "seedance"
 	ImageToVideoCreateParamsModelKling25Audio   ImageToVideoCreateParamsModel = "kling-2.5-audio"
@@ -1844,6 +2147,7 @@ type ImageToVideoCreateParamsResolution string
 
 // Values of ImageToVideoCreateParamsResolution.
 const (
+	ImageToVideoCreateParamsResolution360p  ImageToVideoCreateParamsResolution = "360p"
 	ImageToVideoCreateParamsResolution480p  ImageToVideoCreateParamsResolution = "480p"
 	ImageToVideoCreateParamsResolution720p  ImageToVideoCreateParamsResolution = "720p"
 	ImageToVideoCreateParamsResolution1080p ImageToVideoCreateParamsResolution = "1080p"
@@ -1856,25 +2160,41 @@ const (
 type ImageToVideoCreateParamsStyle struct {
 	// The prompt used for the video.
 	Prompt *string `json:"prompt,omitempty"`
+	// Deprecated: Please use resolution instead. For backward compatibility,
+	//   - false maps to 720p resolution
+	//   - true maps to 1080p resolution
+	HighQuality *bool `json:"high_quality,omitempty"`
+	// DEPRECATED: Please use resolution field instead. For backward compatibility:
+	//   - quick maps to 720p resolution
+	//   - studio maps to 1080p resolution
+	QualityMode *ImageToVideoCreateParamsStyleQualityMode `json:"quality_mode,omitempty"`
 }
+
+// ImageToVideoCreateParamsStyleQualityMode is the type of ImageToVideoCreateParamsStyle.QualityMode: one of the constants below.
+type ImageToVideoCreateParamsStyleQualityMode string
+
+// Values of ImageToVideoCreateParamsStyleQualityMode.
+const (
+	ImageToVideoCreateParamsStyleQualityModeQuick  ImageToVideoCreateParamsStyleQualityMode = "quick"
+	ImageToVideoCreateParamsStyleQualityModeStudio ImageToVideoCreateParamsStyleQualityMode = "studio"
+)
 
 // ImageToVideoCreateParamsAssets is the type of
 // ImageToVideoCreateParams.Assets.
 //
-// Provide the assets for image-to-video. Sora 2 only supports images with an
-// aspect ratio of `9:16` or `16:9`.
+// Provide the assets for image-to-video.
 type ImageToVideoCreateParamsAssets struct {
 	// The path of the image file. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	ImageFilePath string `json:"image_file_path"`
 	// The image to use as the last frame of the video.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	EndImageFilePath *string `json:"end_image_file_path,omitempty"`
 }
 
@@ -1888,6 +2208,10 @@ type LipSyncCreateParams struct {
 	//
 	// Default "Lip Sync - dateTime".
 	Name *string `json:"name,omitempty"`
+	// height is deprecated and no longer influences the output video's resolution.
+	Height *int `json:"height,omitempty"`
+	// width is deprecated and no longer influences the output video's resolution.
+	Width *int `json:"width,omitempty"`
 	// Start time of your clip (seconds). Must be ≥ 0.
 	//
 	// At least 0.
@@ -1903,8 +2227,8 @@ type LipSyncCreateParams struct {
 	//
 	// At least 1.
 	MaxFPSLimit *float64 `json:"max_fps_limit,omitempty"`
-	// Provide the assets for lip-sync. For video, The `video_source` field
-	// determines whether `video_file_path` or `youtube_url` field is used
+	// Provide the assets for lip-sync. For video, The video_source field
+	// determines whether video_file_path or youtube_url field is used
 	Assets LipSyncCreateParamsAssets `json:"assets"`
 	// Attributes used to dictate the style of the output
 	Style *LipSyncCreateParamsStyle `json:"style,omitempty"`
@@ -1912,26 +2236,26 @@ type LipSyncCreateParams struct {
 
 // LipSyncCreateParamsAssets is the type of LipSyncCreateParams.Assets.
 //
-// Provide the assets for lip-sync. For video, The `video_source` field
-// determines whether `video_file_path` or `youtube_url` field is used
+// Provide the assets for lip-sync. For video, The video_source field
+// determines whether video_file_path or youtube_url field is used
 type LipSyncCreateParamsAssets struct {
 	// The path of the audio file. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (audio): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (audio): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	AudioFilePath string `json:"audio_file_path"`
 	// Choose your video source.
 	VideoSource LipSyncCreateParamsAssetsVideoSource `json:"video_source"`
-	// Your video file. Required if `video_source` is `file`. This value is either
+	// Your video file. Required if video_source is file. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (video): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (video): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	VideoFilePath *string `json:"video_file_path,omitempty"`
-	// YouTube URL (required if `video_source` is `youtube`).
+	// YouTube URL (required if video_source is youtube).
 	YoutubeURL *string `json:"youtube_url,omitempty"`
 }
 
@@ -1949,12 +2273,14 @@ const (
 // Attributes used to dictate the style of the output
 type LipSyncCreateParamsStyle struct {
 	// A specific version of our lip sync system, optimized for different needs.
-	//   - `lite` - Fast and affordable lip sync - best for simple videos. Costs
-	//     1 credit per frame of video.
-	//   - `standard` - Natural, accurate lip sync - best for most creators.
-	//     Costs 1 credit per frame of video.
-	//   - `pro` - Premium fidelity with enhanced detail - best for
-	//     professionals. Costs 2 credits per frame of video.
+	//   - lite - Fast lip sync - best for simple videos. Costs 1 credit per
+	//     frame of video.
+	//   - standard - Natural, accurate lip sync - best for most creators.
+	//     Requires visible mouth movement in the opening seconds of the input
+	//     video. Costs 1 credit per frame of video.
+	//   - pro - Premium fidelity with enhanced detail - best for professionals.
+	//     Requires visible mouth movement in the opening seconds of the input
+	//     video. Costs 2 credits per frame of video.
 	//
 	// Default "lite".
 	GenerationMode *LipSyncCreateParamsStyleGenerationMode `json:"generation_mode,omitempty"`
@@ -1990,10 +2316,10 @@ type PhotoColorizerCreateParams struct {
 type PhotoColorizerCreateParamsAssets struct {
 	// The image used to generate the colorized image. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	ImageFilePath string `json:"image_file_path"`
 }
 
@@ -2015,16 +2341,21 @@ type TextToVideoCreateParams struct {
 	EndSeconds float64 `json:"end_seconds"`
 	// Determines the aspect ratio of the output video.
 	AspectRatio *TextToVideoCreateParamsAspectRatio `json:"aspect_ratio,omitempty"`
-	// Controls the output video resolution. Defaults to `720p` on paid tiers and
-	// `480p` on free tiers.
+	// Deprecated. Use aspect_ratio instead.
+	Orientation *TextToVideoCreateParamsOrientation `json:"orientation,omitempty"`
+	// Controls the output video resolution. Defaults to 720p on paid tiers and
+	// 480p on free tiers.
 	Resolution *TextToVideoCreateParamsResolution `json:"resolution,omitempty"`
 	// The AI model to use for video generation.
 	//
 	// Default "default".
 	Model *TextToVideoCreateParamsModel `json:"model,omitempty"`
-	// Whether to include audio in the video. Defaults to `false` if not specified.
+	// Whether to include audio in the video. Defaults to false if not specified.
 	Audio *bool                        `json:"audio,omitempty"`
 	Style TextToVideoCreateParamsStyle `json:"style"`
+	// Reference media for video generation. Name references without @ and refer to
+	// them as @name in style.prompt. Maximum 10 references total.
+	References []TextToVideoCreateParamsReferencesItem `json:"references,omitempty"`
 }
 
 // TextToVideoCreateParamsAspectRatio is the type of TextToVideoCreateParams.AspectRatio: one of the constants below.
@@ -2037,11 +2368,22 @@ const (
 	TextToVideoCreateParamsAspectRatio1x1  TextToVideoCreateParamsAspectRatio = "1:1"
 )
 
+// TextToVideoCreateParamsOrientation is the type of TextToVideoCreateParams.Orientation: one of the constants below.
+type TextToVideoCreateParamsOrientation string
+
+// Values of TextToVideoCreateParamsOrientation.
+const (
+	TextToVideoCreateParamsOrientationPortrait  TextToVideoCreateParamsOrientation = "portrait"
+	TextToVideoCreateParamsOrientationLandscape TextToVideoCreateParamsOrientation = "landscape"
+	TextToVideoCreateParamsOrientationSquare    TextToVideoCreateParamsOrientation = "square"
+)
+
 // TextToVideoCreateParamsResolution is the type of TextToVideoCreateParams.Resolution: one of the constants below.
 type TextToVideoCreateParamsResolution string
 
 // Values of TextToVideoCreateParamsResolution.
 const (
+	TextToVideoCreateParamsResolution360p  TextToVideoCreateParamsResolution = "360p"
 	TextToVideoCreateParamsResolution480p  TextToVideoCreateParamsResolution = "480p"
 	TextToVideoCreateParamsResolution720p  TextToVideoCreateParamsResolution = "720p"
 	TextToVideoCreateParamsResolution1080p TextToVideoCreateParamsResolution = "1080p"
@@ -2054,20 +2396,23 @@ type TextToVideoCreateParamsModel string
 // Values of TextToVideoCreateParamsModel.
 const (
 	TextToVideoCreateParamsModelDefault        TextToVideoCreateParamsModel = "default"
-	TextToVideoCreateParamsModelLtx2           TextToVideoCreateParamsModel = "ltx-2"
-	TextToVideoCreateParamsModelLtx23          TextToVideoCreateParamsModel = "ltx-2.3"
+	TextToVideoCreateParamsModelKling30        TextToVideoCreateParamsModel = "kling-3.0"
+	TextToVideoCreateParamsModelLtx25          TextToVideoCreateParamsModel = "ltx-2.5"
+	TextToVideoCreateParamsModelSeedance20Mini TextToVideoCreateParamsModel = "seedance-2.0-mini"
+	TextToVideoCreateParamsModelWan30          TextToVideoCreateParamsModel = "wan-3.0"
+	TextToVideoCreateParamsModelSeedance25     TextToVideoCreateParamsModel = "seedance-2.5"
+	TextToVideoCreateParamsModelGeminiOmni11   TextToVideoCreateParamsModel = "gemini-omni-1.1"
 	TextToVideoCreateParamsModelMinimaxH3      TextToVideoCreateParamsModel = "minimax-h3"
 	TextToVideoCreateParamsModelWan22          TextToVideoCreateParamsModel = "wan-2.2"
 	TextToVideoCreateParamsModelSeedance15     TextToVideoCreateParamsModel = "seedance-1.5"
 	TextToVideoCreateParamsModelSeedance20     TextToVideoCreateParamsModel = "seedance-2.0"
-	TextToVideoCreateParamsModelSeedance20Mini TextToVideoCreateParamsModel = "seedance-2.0-mini"
-	TextToVideoCreateParamsModelSeedance25     TextToVideoCreateParamsModel = "seedance-2.5"
-	TextToVideoCreateParamsModelKling25        TextToVideoCreateParamsModel = "kling-2.5"
-	TextToVideoCreateParamsModelKling26        TextToVideoCreateParamsModel = "kling-2.6"
-	TextToVideoCreateParamsModelKling30        TextToVideoCreateParamsModel = "kling-3.0"
-	TextToVideoCreateParamsModelVeo31          TextToVideoCreateParamsModel = "veo3.1"
 	TextToVideoCreateParamsModelVeo31Lite      TextToVideoCreateParamsModel = "veo3.1-lite"
 	TextToVideoCreateParamsModelSora2          TextToVideoCreateParamsModel = "sora-2"
+	TextToVideoCreateParamsModelVeo31          TextToVideoCreateParamsModel = "veo3.1"
+	TextToVideoCreateParamsModelKling26        TextToVideoCreateParamsModel = "kling-2.6"
+	TextToVideoCreateParamsModelLtx23          TextToVideoCreateParamsModel = "ltx-2.3"
+	TextToVideoCreateParamsModelLtx2           TextToVideoCreateParamsModel = "ltx-2"
+	TextToVideoCreateParamsModelKling25        TextToVideoCreateParamsModel = "kling-2.5"
 	TextToVideoCreateParamsModelKling16        TextToVideoCreateParamsModel = "kling-1.6"
 	TextToVideoCreateParamsModelSeedance       TextToVideoCreateParamsModel = "seedance"
 	TextToVideoCreateParamsModelKling25Audio   TextToVideoCreateParamsModel = "kling-2.5-audio"
@@ -2078,6 +2423,28 @@ const (
 type TextToVideoCreateParamsStyle struct {
 	// The prompt used for the video.
 	Prompt string `json:"prompt"`
+	// DEPRECATED: Please use resolution field instead. For backward compatibility:
+	//   - quick maps to 720p resolution
+	//   - studio maps to 1080p resolution
+	QualityMode *TextToVideoCreateParamsStyleQualityMode `json:"quality_mode,omitempty"`
+}
+
+// TextToVideoCreateParamsStyleQualityMode is the type of TextToVideoCreateParamsStyle.QualityMode: one of the constants below.
+type TextToVideoCreateParamsStyleQualityMode string
+
+// Values of TextToVideoCreateParamsStyleQualityMode.
+const (
+	TextToVideoCreateParamsStyleQualityModeQuick  TextToVideoCreateParamsStyleQualityMode = "quick"
+	TextToVideoCreateParamsStyleQualityModeStudio TextToVideoCreateParamsStyleQualityMode = "studio"
+)
+
+// TextToVideoCreateParamsReferencesItem is the type of an element of
+// TextToVideoCreateParams.References.
+type TextToVideoCreateParamsReferencesItem struct {
+	Name string `json:"name"`
+	// An input file (image): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
+	FilePath string `json:"file_path"`
 }
 
 // VideoToVideoCreateParams is the request body of POST /v1/video-to-video
@@ -2099,16 +2466,20 @@ type VideoToVideoCreateParams struct {
 	//
 	// At least 0.1.
 	EndSeconds float64 `json:"end_seconds"`
+	// height is deprecated and no longer influences the output video's resolution.
+	Height *int `json:"height,omitempty"`
+	// width is deprecated and no longer influences the output video's resolution.
+	Width *int `json:"width,omitempty"`
 	// Determines whether the resulting video will have the same frame per second
 	// as the original video, or half.
-	//   - `FULL` - the result video will have the same FPS as the input video
-	//   - `HALF` - the result video will have half the FPS as the input video
+	//   - FULL - the result video will have the same FPS as the input video
+	//   - HALF - the result video will have half the FPS as the input video
 	//
 	// Default "HALF".
 	FPSResolution *VideoToVideoCreateParamsFPSResolution `json:"fps_resolution,omitempty"`
 	Style         VideoToVideoCreateParamsStyle          `json:"style"`
-	// Provide the assets for video-to-video. For video, The `video_source` field
-	// determines whether `video_file_path` or `youtube_url` field is used
+	// Provide the assets for video-to-video. For video, The video_source field
+	// determines whether video_file_path or youtube_url field is used
 	Assets VideoToVideoCreateParamsAssets `json:"assets"`
 }
 
@@ -2125,32 +2496,32 @@ const (
 type VideoToVideoCreateParamsStyle struct {
 	// One of 75 values listed in the API reference, e.g. "Minecraft".
 	ArtStyle string `json:"art_style"`
-	//   - `v1` - more detail, closer prompt adherence, and frame-by-frame
+	//   - v1 - more detail, closer prompt adherence, and frame-by-frame
 	//     previews.
-	//   - `v2` - faster, more consistent, and less noisy.
-	//   - `default` - use the default version for the selected art style.
+	//   - v2 - faster, more consistent, and less noisy.
+	//   - default - use the default version for the selected art style.
 	//
 	// Default "default".
 	Version *VideoToVideoCreateParamsStyleVersion `json:"version,omitempty"`
-	//   - `default` - Use the default recommended prompt for the art style.
-	//   - `custom` - Only use the prompt passed in the API. Note: for v1, lora
+	//   - default - Use the default recommended prompt for the art style.
+	//   - custom - Only use the prompt passed in the API. Note: for v1, lora
 	//     prompt will still be auto added to apply the art style properly.
-	//   - `append_default` - Add the default recommended prompt to the end of
-	//     the prompt passed in the API.
+	//   - append_default - Add the default recommended prompt to the end of the
+	//     prompt passed in the API.
 	//
 	// Default "default".
 	PromptType *VideoToVideoCreateParamsStylePromptType `json:"prompt_type,omitempty"`
-	// The prompt used for the video. Prompt is required if `prompt_type` is
-	// `custom` or `append_default`. If `prompt_type` is `default`, then the
-	// `prompt` value passed will be ignored.
+	// The prompt used for the video. Prompt is required if prompt_type is custom
+	// or append_default. If prompt_type is default, then the prompt value passed
+	// will be ignored.
 	Prompt *string `json:"prompt,omitempty"`
-	//   - `Dreamshaper` - a good all-around model that works for both animations
+	//   - Dreamshaper - a good all-around model that works for both animations
 	//     as well as realism.
-	//   - `Absolute Reality` - better at realism, but you'll often get similar
+	//   - Absolute Reality - better at realism, but you'll often get similar
 	//     results with Dreamshaper as well.
-	//   - `Flat 2D Anime` - best for a flat illustration style that's common in
+	//   - Flat 2D Anime - best for a flat illustration style that's common in
 	//     most anime.
-	//   - `default` - use the default recommended model for the selected art
+	//   - default - use the default recommended model for the selected art
 	//     style.
 	//
 	// Default "default".
@@ -2195,19 +2566,19 @@ const (
 // VideoToVideoCreateParamsAssets is the type of
 // VideoToVideoCreateParams.Assets.
 //
-// Provide the assets for video-to-video. For video, The `video_source` field
-// determines whether `video_file_path` or `youtube_url` field is used
+// Provide the assets for video-to-video. For video, The video_source field
+// determines whether video_file_path or youtube_url field is used
 type VideoToVideoCreateParamsAssets struct {
 	// Choose your video source.
 	VideoSource VideoToVideoCreateParamsAssetsVideoSource `json:"video_source"`
-	// Your video file. Required if `video_source` is `file`. This value is either
+	// Your video file. Required if video_source is file. This value is either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (video): an http(s) URL with a file extension or a file path
-	// from Files.Upload.
+	// An input file (video): an http(s) URL, a file path from Files.Upload or a
+	// saved item's saved-items/... path.
 	VideoFilePath *string `json:"video_file_path,omitempty"`
-	// YouTube URL (required if `video_source` is `youtube`).
+	// YouTube URL (required if video_source is youtube).
 	YoutubeURL *string `json:"youtube_url,omitempty"`
 }
 
@@ -2245,9 +2616,158 @@ type FaceDetectionCreateParamsAssets struct {
 	// This is the image or video where the face will be detected. This value is
 	// either
 	//   - a direct URL to the video file
-	//   - `file_path` field from the response of the upload urls API.
+	//   - file_path field from the response of the upload urls API.
 	//
-	// An input file (image or video): an http(s) URL with a file extension or a
-	// file path from Files.Upload.
+	// An input file (image or video): an http(s) URL, a file path from
+	// Files.Upload or a saved item's saved-items/... path.
 	TargetFilePath string `json:"target_file_path"`
 }
+
+// Account is the answer of GET /v1/account: the account behind the API key.
+type Account struct {
+	// Unique ID of the account that owns the API key.
+	ID string `json:"id"`
+	// Email address of the account.
+	Email string `json:"email"`
+	// Subscription tier in effect for the account. free if there is no active
+	// subscription, including while a subscription is past_due.
+	Tier AccountTier `json:"tier"`
+	// Credits currently available to spend. Includes subscription credits and any
+	// purchased credit packs.
+	//
+	// At least 0.
+	Credits int `json:"credits"`
+	// Details of the account's subscription plan. null if the account has no
+	// subscription, e.g. a free account, an account that only purchased credit
+	// packs, or an account on usage-based API pricing.
+	Subscription *AccountSubscription `json:"subscription"`
+}
+
+// AccountTier is the type of Account.Tier: one of the constants below.
+type AccountTier string
+
+// Values of AccountTier.
+const (
+	AccountTierFree     AccountTier = "free"
+	AccountTierCreator  AccountTier = "creator"
+	AccountTierPro      AccountTier = "pro"
+	AccountTierBusiness AccountTier = "business"
+)
+
+// AccountSubscription is the type of Account.Subscription.
+//
+// Details of the account's subscription plan. null if the account has no
+// subscription, e.g. a free account, an account that only purchased credit
+// packs, or an account on usage-based API pricing.
+type AccountSubscription struct {
+	// Name of the current subscription plan, e.g. Creator, Pro, Pro Plus,
+	// Business. null if the plan cannot be determined. Use tier for a
+	// machine-readable value.
+	Name string `json:"name"`
+	// Status of the subscription.
+	//   - active: payments are up to date.
+	//   - past_due: the latest payment failed. tier is free until payment
+	//     succeeds. The subscription is canceled if payment keeps failing.
+	Status AccountSubscriptionStatus `json:"status"`
+	Price  AccountSubscriptionPrice  `json:"price"`
+	// Discount applied to the subscription. null if no discount is applied.
+	Discount *AccountSubscriptionDiscount `json:"discount"`
+	// How often the subscription is billed. null if unknown.
+	BillingInterval AccountSubscriptionBillingInterval `json:"billing_interval"`
+	// End of the current billing period, in ISO 8601 format. The subscription
+	// renews at this time, or ends if cancel_at_period_end is true.
+	CurrentPeriodEnd string `json:"current_period_end"`
+	// Whether the subscription is scheduled to end at current_period_end instead
+	// of renewing. The subscription stays usable until then.
+	CancelAtPeriodEnd bool `json:"cancel_at_period_end"`
+}
+
+// AccountSubscriptionStatus is the type of AccountSubscription.Status: one of the constants below.
+type AccountSubscriptionStatus string
+
+// Values of AccountSubscriptionStatus.
+const (
+	AccountSubscriptionStatusActive  AccountSubscriptionStatus = "active"
+	AccountSubscriptionStatusPastDue AccountSubscriptionStatus = "past_due"
+)
+
+// AccountSubscriptionPrice is the type of AccountSubscription.Price.
+type AccountSubscriptionPrice struct {
+	// Price charged per billing interval, in the smallest unit of the currency
+	// (e.g. 4900 is $49.00 for usd). Discounts are not applied.
+	//
+	// At least 0.
+	Amount int `json:"amount"`
+	// Three-letter ISO 4217 currency code, lowercase.
+	Currency string `json:"currency"`
+}
+
+// AccountSubscriptionDiscount is the type of AccountSubscription.Discount.
+//
+// Discount applied to the subscription. null if no discount is applied.
+type AccountSubscriptionDiscount struct {
+	// Percentage taken off price.amount each billing interval. null if the
+	// discount is a fixed amount.
+	PercentOff float64 `json:"percent_off"`
+	// Fixed amount taken off price.amount each billing interval, in the smallest
+	// unit of the currency. null if the discount is a percentage.
+	AmountOff int `json:"amount_off"`
+}
+
+// AccountSubscriptionBillingInterval is the type of AccountSubscription.BillingInterval: one of the constants below.
+type AccountSubscriptionBillingInterval string
+
+// Values of AccountSubscriptionBillingInterval.
+const (
+	AccountSubscriptionBillingIntervalMonth AccountSubscriptionBillingInterval = "month"
+	AccountSubscriptionBillingIntervalYear  AccountSubscriptionBillingInterval = "year"
+)
+
+// SavedItem is one element of GET /v1/saved-items: a saved character, voice,
+// reference, moodboard or brand kit.
+type SavedItem struct {
+	// Unique ID of the saved item.
+	ID string `json:"id"`
+	// Saved item type.
+	Type SavedItemType `json:"type"`
+	// User-provided name of the saved item.
+	Name   string                `json:"name"`
+	Assets []SavedItemAssetsItem `json:"assets"`
+}
+
+// SavedItemType is the type of SavedItem.Type: one of the constants below.
+type SavedItemType string
+
+// Values of SavedItemType.
+const (
+	SavedItemTypeCharacter SavedItemType = "character"
+	SavedItemTypeReference SavedItemType = "reference"
+	SavedItemTypeVoice     SavedItemType = "voice"
+	SavedItemTypeMoodboard SavedItemType = "moodboard"
+	SavedItemTypeBrandKit  SavedItemType = "brand_kit"
+)
+
+// SavedItemAssetsItem is the type of an element of SavedItem.Assets.
+type SavedItemAssetsItem struct {
+	// Durable asset path. Pass it to a compatible API asset field without
+	// uploading it again.
+	FilePath string `json:"file_path"`
+	// Media type of the asset.
+	MediaKind SavedItemAssetsItemMediaKind `json:"media_kind"`
+	// Whether this asset is the saved item's primary asset.
+	IsPrimary bool `json:"is_primary"`
+	// Signed URL for previewing or downloading the asset. Expires after 24 hours.
+	URL string `json:"url"`
+	// When the signed URL expires. The saved asset and file_path do not expire.
+	URLExpiresAt string `json:"url_expires_at"`
+}
+
+// SavedItemAssetsItemMediaKind is the type of SavedItemAssetsItem.MediaKind: one of the constants below.
+type SavedItemAssetsItemMediaKind string
+
+// Values of SavedItemAssetsItemMediaKind.
+const (
+	SavedItemAssetsItemMediaKindIMAGE SavedItemAssetsItemMediaKind = "IMAGE"
+	SavedItemAssetsItemMediaKindVIDEO SavedItemAssetsItemMediaKind = "VIDEO"
+	SavedItemAssetsItemMediaKindAUDIO SavedItemAssetsItemMediaKind = "AUDIO"
+)

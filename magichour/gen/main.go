@@ -11,7 +11,6 @@ import (
 	"go/format"
 	"log/slog"
 	"os"
-	"regexp"
 	"strings"
 	"unicode"
 
@@ -91,6 +90,21 @@ func Generate() ([]byte, error) {
 			return nil, fmt.Errorf("%s: %w", op.Name, err)
 		}
 	}
+	// Response types of the account and saved-items reads.
+	if op := catalog.Lookup("account.get"); op != nil && op.Response != nil {
+		if err := g.object("Account", "Account is the answer of GET /v1/account: the account behind the API key.", op.Response); err != nil {
+			return nil, fmt.Errorf("account: %w", err)
+		}
+	}
+	if op := catalog.Lookup("saved-items.list"); op != nil && op.Response != nil {
+		items := op.Response.Prop("items")
+		if items == nil || items.Items == nil {
+			return nil, fmt.Errorf("saved-items.list: no items schema")
+		}
+		if err := g.object("SavedItem", "SavedItem is one element of GET /v1/saved-items: a saved character, voice, reference, moodboard or brand kit.", items.Items); err != nil {
+			return nil, fmt.Errorf("saved items: %w", err)
+		}
+	}
 	head.Write(g.buf.Bytes())
 	src, err := format.Source(head.Bytes())
 	if err != nil {
@@ -130,6 +144,8 @@ func (g *gen) object(name, doc string, s *catalog.Schema) error {
 		later = append(later, deferred...)
 		tag := p.Name
 		switch {
+		case req && p.Schema.Nullable && p.Schema.Type == catalog.TypeObject && len(p.Schema.Properties) > 0:
+			typ = "*" + typ // null is not an empty object
 		case req:
 		case strings.HasPrefix(typ, "[]"):
 			tag += ",omitempty"
@@ -277,10 +293,10 @@ func fieldDoc(s *catalog.Schema, required bool) string {
 		}
 	}
 	if s.File != nil {
-		extra = append(extra, "An input file ("+strings.Join(s.File.Media, " or ")+"): an http(s) URL with a file extension or a file path from Files.Upload.")
+		extra = append(extra, "An input file ("+strings.Join(s.File.Media, " or ")+"): an http(s) URL, a file path from Files.Upload or a saved item's saved-items/... path.")
 	}
 	if s.Items != nil && s.Items.File != nil {
-		extra = append(extra, "Input files ("+strings.Join(s.Items.File.Media, " or ")+"): http(s) URLs with a file extension or file paths from Files.Upload.")
+		extra = append(extra, "Input files ("+strings.Join(s.Items.File.Media, " or ")+"): http(s) URLs, file paths from Files.Upload or saved-items/... paths.")
 	}
 	if s.Default != "" && !required {
 		extra = append(extra, "Default "+s.Default+".")
@@ -294,42 +310,9 @@ func fieldDoc(s *catalog.Schema, required bool) string {
 	return d
 }
 
-var (
-	mdLink  = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
-	mdBold  = regexp.MustCompile(`\*\*([^*]*)\*\*`)
-	headers = regexp.MustCompile(`^\*\*[^*]+\*\*:?$`)
-	paraSep = regexp.MustCompile(`\n[ \t]*\n`)
-)
-
-// firstParagraph returns the first prose paragraph of a markdown
-// description, skipping bold-only headings, with links reduced to their text
-// and bullets kept as "- " lines.
-func firstParagraph(s string) string {
-	s = strings.ReplaceAll(s, "\r", "")
-	for _, para := range paraSep.Split(s, -1) {
-		para = strings.TrimSpace(para)
-		if para == "" || headers.MatchString(para) {
-			continue
-		}
-		var lines []string
-		for _, l := range strings.Split(para, "\n") {
-			l = strings.TrimSpace(l)
-			l = strings.TrimPrefix(l, "+")
-			l = mdLink.ReplaceAllString(l, "$1")
-			l = mdBold.ReplaceAllString(l, "$1")
-			l = strings.TrimSpace(l)
-			if l == "" || l == "." || headers.MatchString(l) {
-				continue
-			}
-			if strings.HasPrefix(l, "* ") {
-				l = "- " + l[2:]
-			}
-			lines = append(lines, l)
-		}
-		return strings.Join(lines, "\n")
-	}
-	return ""
-}
+// firstParagraph is the catalog's FirstParagraph: the doc text of a
+// description.
+func firstParagraph(s string) string { return catalog.FirstParagraph(s) }
 
 // comment renders text as a wrapped // comment: prose lines are joined and
 // wrapped at 76 columns, "- " lines become doc-comment list items.
