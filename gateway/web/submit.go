@@ -7,7 +7,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,18 +83,9 @@ type toolGroup struct {
 	Tools []toolView
 }
 
-var mdLink = regexp.MustCompile(`\[([^\]]+)\]\([^)]+\)`)
 
 // help returns the first paragraph of a spec description, plain.
-func help(desc string, n int) string {
-	desc = mdLink.ReplaceAllString(desc, "$1")
-	desc = strings.NewReplacer("**", "", "`", "").Replace(desc)
-	if i := strings.Index(desc, "\n"); i >= 0 {
-		desc = desc[:i]
-	}
-	desc = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(desc), "This value is either"))
-	return short(desc, n)
-}
+func help(desc string, n int) string { return short(catalog.Summary(desc), n) }
 
 func makeToolView(op *catalog.Operation) toolView {
 	tv := toolView{Name: op.Name, Summary: op.Summary, Help: help(op.Description, 160), Kind: string(op.Kind), Files: len(op.Files)}

@@ -342,39 +342,16 @@ func enumSummary(enum []string) string {
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-// firstSentence returns the description's first sentence, without markdown
-// links.
+// firstSentence returns the description's first sentence, as plain text.
 func firstSentence(d string) string {
-	d = strings.TrimSpace(d)
-	if i := strings.Index(d, "\n"); i >= 0 {
-		d = d[:i]
-	}
+	d = catalog.Summary(d)
 	for i := 0; i+1 < len(d); i++ {
-		if d[i] == '.' && (d[i+1] == ' ' || d[i+1] == '\n') {
+		if d[i] == '.' && d[i+1] == ' ' {
 			d = d[:i+1]
 			break
 		}
 	}
-	d = stripLinks(d)
-	d = strings.ReplaceAll(d, "`", "")
-	d = strings.ReplaceAll(d, "**", "")
 	return strings.TrimSpace(strings.TrimSuffix(d, ":"))
-}
-
-// stripLinks turns "[text](url)" into "text".
-func stripLinks(s string) string {
-	for {
-		i := strings.Index(s, "](")
-		if i < 0 {
-			return s
-		}
-		j := strings.LastIndex(s[:i], "[")
-		k := strings.Index(s[i:], ")")
-		if j < 0 || k < 0 {
-			return s
-		}
-		s = s[:j] + s[j+1:i] + s[i+k+1:]
-	}
 }
 
 // addFieldFlags registers one flag per field on cmd, with enum completion.

@@ -33,6 +33,7 @@ var readableNames = map[string]string{
 	"image-to-video":           "from-image",
 	"text-to-video":            "from-text",
 	"video-to-video":           "style",
+	"ai-video-translator":      "translate",
 	"ai-voice-cloner":          "clone",
 	"ai-voice-generator":       "speech",
 }
@@ -473,21 +474,8 @@ func jsonRoundTrip(body map[string]any) any {
 	return v
 }
 
-// firstParagraph is the first paragraph of a spec description that is not
-// a markdown heading, without markdown.
-func firstParagraph(d string) string {
-	for _, para := range strings.Split(strings.ReplaceAll(d, "\r", ""), "\n\n") {
-		p := strings.TrimSpace(para)
-		if p == "" || (strings.HasPrefix(p, "**") && strings.HasSuffix(p, "**") && !strings.Contains(p, "\n")) {
-			continue
-		}
-		p, _, _ = strings.Cut(p, "\n")
-		p = stripLinks(p)
-		p = strings.NewReplacer("**", "", "`", "").Replace(p)
-		return strings.Join(strings.Fields(p), " ")
-	}
-	return ""
-}
+// firstParagraph is the one-line help of a spec description.
+func firstParagraph(d string) string { return catalog.Summary(d) }
 
 func article(kind string) string {
 	if kind == "image" || kind == "audio" {

@@ -158,7 +158,7 @@ func TestValidationMessagesNameFlags(t *testing.T) {
 		want []string
 	}{
 		{[]string{"video", "from-text", "--prompt", "x"}, []string{"missing required flag --end", "example: hourglass video from-text --end 5 --prompt"}},
-		{[]string{"video", "from-text", "--prompt", "x", "--end", "5", "--resolution", "8k"}, []string{`invalid --resolution: must be one of "480p"`}},
+		{[]string{"video", "from-text", "--prompt", "x", "--end", "5", "--resolution", "8k"}, []string{`invalid --resolution: must be one of "360p"`}},
 		{[]string{"image", "face-edit", "--image", "https://example.com/a.png", "--mouth-smile", "7"}, []string{"invalid --mouth-smile: must be a multiple of 5"}},
 		{[]string{"video", "lip-sync", "--start", "0", "--end", "1", "--audio", "https://example.com/a.mp3"}, []string{`missing required flag --video when video_source is "file"`}},
 		{[]string{"video", "lip-sync", "--start", "0", "--end", "1", "--audio", "https://example.com/a.png"}, []string{"invalid --audio: unsupported file extension"}},
