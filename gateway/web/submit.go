@@ -83,7 +83,6 @@ type toolGroup struct {
 	Tools []toolView
 }
 
-
 // help returns the first paragraph of a spec description, plain.
 func help(desc string, n int) string { return short(catalog.Summary(desc), n) }
 
