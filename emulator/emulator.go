@@ -84,6 +84,9 @@ type Stats struct {
 	WebhooksAbandoned  int `json:"webhooks_abandoned"`
 	Uploads            int `json:"uploads"`
 	Downloads          int `json:"downloads"`
+	// Speed is how much faster than real time jobs run (WithSpeed), so
+	// clients can scale the times they expect.
+	Speed float64 `json:"speed"`
 }
 
 func newStats() Stats {
@@ -226,7 +229,9 @@ func (e *Emulator) Close() error {
 func (e *Emulator) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.stats.clone()
+	st := e.stats.clone()
+	st.Speed = e.cfg.speed
+	return st
 }
 
 // Faults returns the current fault injection.

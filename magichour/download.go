@@ -1,7 +1,9 @@
 package magichour
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +47,10 @@ type DownloadedFile struct {
 	// URL is the download URL it came from (the last one used, after any
 	// refresh). It embeds a credential and expires: do not log or store it.
 	URL string
+	// Unchanged is set when a file with the same bytes (size and SHA-256)
+	// was already there under one of the output's names: Path is that
+	// file and nothing was written.
+	Unchanged bool
 }
 
 // DownloadFailure is one output Download could not save.
@@ -94,6 +100,13 @@ type downloadConfig struct {
 	progress    func(file int, done, total int64)
 	parallelism int
 	resumes     int
+	overwrite   bool
+}
+
+// WithOverwrite replaces an existing "<project id>-<n>.<ext>" instead of
+// saving under a free " (n)" name.
+func WithOverwrite() DownloadOption {
+	return func(c *downloadConfig) { c.overwrite = true }
 }
 
 // WithDownloadProgress calls fn as bytes arrive: file is the output's
@@ -133,7 +146,12 @@ func WithDownloadResumes(n int) DownloadOption {
 // overwritten: the name then becomes "<id>-<n> (2).<ext>", "(3)", and so
 // on. The name is claimed atomically (a hard link of the finished temp
 // file, which fails if the name exists), so concurrent downloads into the
-// same folder cannot overwrite each other either.
+// same folder cannot overwrite each other either. When one of those names
+// already holds the same bytes (same size and SHA-256), the download is
+// not saved again: that file is returned with Unchanged set.
+// WithOverwrite replaces "<id>-<n>.<ext>" instead.
+//
+// The folder is created (with its parents) when missing.
 //
 // Each output is streamed to a temp file ".hourglass-*.part" in dir with a
 // fixed 256 KiB buffer (memory does not depend on the file size), synced
@@ -161,7 +179,11 @@ func (c *Client) Download(ctx context.Context, p *Project, dir string, opts ...D
 	if dir == "" {
 		dir = "."
 	}
-	if st, err := os.Stat(dir); err != nil {
+	if st, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("magichour: download of project %s: create output folder: %w", p.ID, err)
+		}
+	} else if err != nil {
 		return nil, fmt.Errorf("magichour: download of project %s: output folder: %w", p.ID, err)
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("magichour: download of project %s: output folder %s is not a directory", p.ID, dir)
@@ -370,12 +392,70 @@ func (c *Client) downloadOne(ctx context.Context, src *urlSource, i int, dir str
 	}
 	tmp = nil
 	base := fmt.Sprintf("%s-%d", safeName(src.p.ID), i)
-	final, err := claimName(tmpName, dir, base, extFor(url, ctype))
+	ext := extFor(url, ctype)
+	if cfg.overwrite {
+		final := filepath.Join(dir, base+"."+ext)
+		if err := os.Rename(tmpName, final); err != nil {
+			return DownloadedFile{}, fmt.Errorf("save as %s: %w", final, err)
+		}
+		syncDir(dir)
+		return DownloadedFile{Index: i, Path: final, Size: offset, URL: url}, nil
+	}
+	if same, err := identicalFile(tmpName, offset, dir, base, ext); err != nil {
+		return DownloadedFile{}, err
+	} else if same != "" {
+		return DownloadedFile{Index: i, Path: same, Size: offset, URL: url, Unchanged: true}, nil
+	}
+	final, err := claimName(tmpName, dir, base, ext)
 	if err != nil {
 		return DownloadedFile{}, err
 	}
 	syncDir(dir)
 	return DownloadedFile{Index: i, Path: final, Size: offset, URL: url}, nil
+}
+
+// identicalFile returns the existing "<base>.<ext>" or "<base> (n).<ext>"
+// that holds the same bytes as tmp (size first, then SHA-256), or "". Only
+// files of the same size are hashed, so a first download costs nothing.
+func identicalFile(tmp string, size int64, dir, base, ext string) (string, error) {
+	var sum []byte
+	for n := 1; n <= maxNameVariants; n++ {
+		name := base
+		if n > 1 {
+			name = fmt.Sprintf("%s (%d)", base, n)
+		}
+		cand := filepath.Join(dir, name+"."+ext)
+		st, err := os.Stat(cand)
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil // names are claimed in order: no later one exists
+		}
+		if err != nil || !st.Mode().IsRegular() || st.Size() != size {
+			continue
+		}
+		if sum == nil {
+			if sum, err = fileSHA256(tmp); err != nil {
+				return "", fmt.Errorf("hash %s: %w", tmp, err)
+			}
+		}
+		other, err := fileSHA256(cand)
+		if err == nil && bytes.Equal(sum, other) {
+			return cand, nil
+		}
+	}
+	return "", nil
+}
+
+func fileSHA256(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
 }
 
 // restart empties the temp file for a fresh transfer.

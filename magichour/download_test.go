@@ -87,26 +87,31 @@ func TestDownloadNeverOverwrites(t *testing.T) {
 	if err := os.WriteFile(taken, []byte("mine"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{p.ID + "-0 (2).png", p.ID + "-0 (3).png"} {
+	// A different file holds the name: the output goes to " (2)"; the
+	// same download again finds its identical copy there and writes
+	// nothing.
+	for i, want := range []string{p.ID + "-0 (2).png", p.ID + "-0 (2).png"} {
 		files, err := c.Download(context.Background(), p, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := filepath.Base(files[0].Path); got != want {
-			t.Errorf("saved as %q, want %q", got, want)
+		if got := filepath.Base(files[0].Path); got != want || files[0].Unchanged != (i == 1) {
+			t.Errorf("download %d saved as %q (unchanged %v), want %q", i, got, files[0].Unchanged, want)
 		}
 	}
 	if b, _ := os.ReadFile(taken); string(b) != "mine" {
 		t.Fatal("existing file overwritten")
 	}
-	// Concurrent downloads into one folder each get their own name.
+	// Concurrent downloads into one folder never land on the same name
+	// with different bytes: each saves its own name or finds the copy.
+	other := finishedImage(t, c, 1)
 	var wg sync.WaitGroup
 	paths := make([]string, 6)
 	for i := range paths {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			files, err := c.Download(context.Background(), p, dir)
+			files, err := c.Download(context.Background(), other, dir)
 			if err != nil {
 				t.Error(err)
 				return
@@ -115,15 +120,47 @@ func TestDownloadNeverOverwrites(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	seen := map[string]bool{}
 	for _, p := range paths {
-		if seen[p] {
-			t.Errorf("two downloads landed on %s", p)
+		if b, err := os.ReadFile(p); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("%s: %v", p, err)
 		}
-		seen[p] = true
 	}
-	if n := len(dirNames(t, dir)); n != 9 {
-		t.Errorf("%d files in folder, want 9", n)
+	if n := len(dirNames(t, dir)); n < 3 || n > 8 {
+		t.Errorf("%d files in folder, want 3 to 8", n)
+	}
+	for _, n := range dirNames(t, dir) {
+		if strings.HasSuffix(n, ".part") {
+			t.Errorf("temp file left: %s", n)
+		}
+	}
+}
+
+func TestDownloadIntoNewFolderAndOverwrite(t *testing.T) {
+	t.Parallel()
+	srv := emulator.NewServer(t, emulator.WithSpeed(flowSpeed))
+	c := flowClient(t, srv)
+	p := finishedImage(t, c, 1)
+	dir := filepath.Join(t.TempDir(), "out", "deeper")
+	files, err := c.Download(context.Background(), p, dir)
+	if err != nil {
+		t.Fatalf("download into a missing folder: %v", err)
+	}
+	if err := os.WriteFile(files[0].Path, []byte("edited"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Download(context.Background(), p, dir, WithOverwrite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(files[0].Path)
+	if again[0].Path != files[0].Path || !bytes.HasPrefix(b, []byte("\x89PNG")) || len(dirNames(t, dir)) != 1 {
+		t.Fatalf("overwrite: %+v, %d files", again[0], len(dirNames(t, dir)))
+	}
+	// Generate's WithOutputDir creates the folder too.
+	res, err := c.Generate(context.Background(), ToolAIImageGenerator, AIImageGeneratorCreateParams{ImageCount: 1, Style: AIImageGeneratorCreateParamsStyle{Prompt: "x"}},
+		WithOutputDir(filepath.Join(t.TempDir(), "fresh")), WithWaitOptions(WithTimeScale(flowSpeed)))
+	if err != nil || len(res.Files) != 1 {
+		t.Fatalf("Generate into a new folder: %v", err)
 	}
 }
 

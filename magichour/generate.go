@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -274,8 +275,16 @@ func (c *Client) Generate(ctx context.Context, tool Tool, params any, opts ...Ge
 	return res, nil
 }
 
+// statDir checks the output folder before anything is spent, creating it
+// (with its parents) when missing.
 func statDir(dir string) (bool, error) {
 	st, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return false, fmt.Errorf("create output folder: %w", err)
+		}
+		return true, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("output folder: %w", err)
 	}

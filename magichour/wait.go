@@ -126,6 +126,7 @@ type waitConfig struct {
 	onStatus     func(*Project)
 	transientMax int
 	schedule     *PollSchedule
+	startedAt    time.Time
 }
 
 // WithExpected tells Wait how long the job is expected to take (its median
@@ -184,6 +185,13 @@ func WithTransientErrorLimit(n int) WaitOption {
 			c.transientMax = n
 		}
 	}
+}
+
+// WithStartedAt tells Wait when the job began (the project's CreatedAt),
+// so that a job picked up later is polled by its real age rather than from
+// the moment Wait was called. Times in the future are ignored.
+func WithStartedAt(t time.Time) WaitOption {
+	return func(c *waitConfig) { c.startedAt = t }
 }
 
 // WithPollSchedule replaces the whole polling schedule (Expected and
@@ -259,6 +267,9 @@ func (c *Client) Wait(ctx context.Context, kind Kind, id string, opts ...WaitOpt
 	cfg := newWaitConfig(kind, opts)
 	sched := cfg.pollSchedule()
 	start := time.Now()
+	if !cfg.startedAt.IsZero() && cfg.startedAt.Before(start) {
+		start = cfg.startedAt
+	}
 	var (
 		last     *Project
 		lastStat Status

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/hourglasshq/hourglass/emulator"
@@ -19,34 +20,59 @@ import (
 // emulatorSpeed is how much faster than real time --emulator runs jobs.
 const emulatorSpeed = 50
 
-// register adds the API commands and their global flags to root. It is
-// called once from NewRoot.
+// register adds the API commands to root. It is called once from NewRoot;
+// the API flags go on each command group that uses them (addAPIFlags), not
+// on the root, so serve, emulate and webhook list only what they read.
 func register(root *cobra.Command) {
-	pf := root.PersistentFlags()
-	addString := func(name, short, usage string) {
-		if pf.Lookup(name) == nil {
-			pf.StringP(name, short, "", usage)
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(toolGroups()...)
+	root.AddCommand(newFilesCmd(), newFacesCmd(), newWebhookCmd(), newConfigCmd())
+}
+
+// noAPIFlags are the top-level commands that do not talk to Magic Hour
+// through a client of their own and so take none of the API flags.
+var noAPIFlags = map[string]bool{
+	"serve": true, "emulate": true, "version": true, "config": true, "webhook": true,
+	"listen": true, "admin": true, "completion": true, "help": true,
+}
+
+// addAPIFlagsToGroups gives every other top-level command the API flags.
+func addAPIFlagsToGroups(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if !noAPIFlags[c.Name()] {
+			addAPIFlags(c.PersistentFlags())
 		}
 	}
-	addString("api-key", "", "Magic Hour API key (default $"+magichour.EnvAPIKey+")")
-	addString("base-url", "", "API base URL (default $MAGIC_HOUR_BASE_URL, else https://api.magichour.ai; e.g. http://127.0.0.1:8787 for hourglass emulate)")
+}
+
+// addAPIFlags adds the flags of commands that call the API: connection,
+// profile, --emulator, --timeout, --json, --quiet.
+func addAPIFlags(pf *pflag.FlagSet) {
+	addString := func(name, usage string) {
+		if pf.Lookup(name) == nil {
+			pf.String(name, "", usage)
+		}
+	}
+	addString("api-key", "Magic Hour API key (default: the profile's api_key, else $"+magichour.EnvAPIKey+")")
+	addString("base-url", "API base URL (default: the profile's base_url, else $"+magichour.EnvBaseURL+", else https://api.magichour.ai; e.g. http://127.0.0.1:8787 for hourglass emulate)")
+	addString("profile", "configuration profile to use (default $"+EnvProfile+"; see hourglass config)")
 	if pf.Lookup("emulator") == nil {
 		pf.Bool("emulator", false, "run against an in-process emulator (no key needed; results are placeholders)")
 	}
 	if pf.Lookup("timeout") == nil {
 		pf.Duration("timeout", 0, "give up after this long (e.g. 10m); exit code 4")
 	}
+	addOutputFlags(pf)
+}
+
+// addOutputFlags adds --json and --quiet.
+func addOutputFlags(pf *pflag.FlagSet) {
 	if pf.Lookup("json") == nil {
-		pf.Bool("json", false, "print one machine-readable JSON object on stdout")
+		pf.Bool("json", false, "print machine-readable JSON on stdout (errors too)")
 	}
 	if pf.Lookup("quiet") == nil {
 		pf.BoolP("quiet", "q", false, "no progress output on stderr")
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &exitError{code: ExitUsage, msg: err.Error() + " (see --help)"}
-	})
-	root.AddCommand(toolGroups()...)
-	root.AddCommand(newFilesCmd(), newFacesCmd(), newWebhookCmd())
 }
 
 // env is what one command run needs: flags, streams and the client.
@@ -65,6 +91,12 @@ type env struct {
 
 	client  *magichour.Client
 	cleanup func()
+
+	// How the connection was given, for resume hints: the flags to repeat.
+	profile     string // the profile that supplied a setting
+	keyFlag     bool   // --api-key was given on the command line
+	baseFlag    string // --base-url given on the command line
+	baseFromEnv bool
 }
 
 func newEnv(cmd *cobra.Command) *env {
@@ -101,14 +133,47 @@ func (e *env) context() (context.Context, context.CancelFunc) {
 	return context.WithCancel(ctx)
 }
 
-// connect builds the API client from --api-key / $MAGIC_HOUR_API_KEY,
-// --base-url, or an in-process emulator with --emulator. A missing key is
-// a usage error that suggests --emulator.
+// connect builds the API client from --api-key/--base-url, the profile,
+// $MAGIC_HOUR_API_KEY/$MAGIC_HOUR_BASE_URL, or an in-process emulator with
+// --emulator. Flags win; a profile chosen with --profile or
+// $HOURGLASS_PROFILE wins over the environment, the default profile does
+// not. A missing key is a usage error that suggests --emulator.
 func (e *env) connect(ctx context.Context) error {
 	key, _ := e.cmd.Flags().GetString("api-key")
 	base, _ := e.cmd.Flags().GetString("base-url")
 	useEmu, _ := e.cmd.Flags().GetBool("emulator")
-	opts := []magichour.Option{magichour.WithUserAgent("hourglass-cli/" + Version)}
+	e.keyFlag = key != ""
+	e.baseFlag = base
+	prof, err := chooseProfile(e.cmd)
+	if err != nil {
+		return err
+	}
+	pick := func(flag, envName, profKey string) (string, bool, bool) {
+		if flag != "" {
+			return flag, false, false
+		}
+		pv := prof.values[profKey]
+		if prof.explicit && pv != "" {
+			return pv, true, false
+		}
+		if v := strings.TrimSpace(os.Getenv(envName)); v != "" {
+			return v, false, true
+		}
+		return pv, pv != "", false
+	}
+	var fromProf bool
+	key, fromProf, _ = pick(key, magichour.EnvAPIKey, "api_key")
+	if fromProf {
+		e.profile = prof.name
+	}
+	base, fromProf, e.baseFromEnv = pick(base, magichour.EnvBaseURL, "base_url")
+	if fromProf {
+		e.profile = prof.name
+	}
+	if prof.explicit {
+		e.profile = prof.name
+	}
+	opts := []magichour.Option{magichour.WithUserAgent("hourglass-cli/" + version())}
 	if useEmu {
 		srv, err := emulator.Listen(context.WithoutCancel(ctx), "127.0.0.1:0", emulator.WithSpeed(emulatorSpeed))
 		if err != nil {
@@ -119,10 +184,7 @@ func (e *env) connect(ctx context.Context) error {
 		e.emulated, e.scale = true, emulatorSpeed
 	}
 	if strings.TrimSpace(key) == "" {
-		key = os.Getenv(magichour.EnvAPIKey)
-	}
-	if strings.TrimSpace(key) == "" {
-		return usageErrorf("no API key: set %s or pass --api-key (or add --emulator to try it offline against a local emulator, no key needed)", magichour.EnvAPIKey)
+		return usageErrorf("no API key: pass --api-key, set %s, or save one in a profile (hourglass config set api_key); or add --emulator to try it offline against a local emulator, no key needed", magichour.EnvAPIKey)
 	}
 	opts = append(opts, magichour.WithAPIKey(key))
 	if base != "" {
@@ -133,7 +195,38 @@ func (e *env) connect(ctx context.Context) error {
 		return &exitError{code: ExitUsage, msg: oneLine(err), err: err}
 	}
 	e.client = c
+	if !e.emulated && base != "" {
+		e.scale = emulatorSpeedAt(ctx, base)
+	}
 	return nil
+}
+
+// resumeFlags are the connection flags a pasted follow-up command needs to
+// reach the same API: the profile, or --base-url, and --api-key when the
+// key was a flag (never the key itself).
+func (e *env) resumeFlags() string {
+	var parts []string
+	if e.profile != "" {
+		parts = append(parts, "--profile "+shellQuote(e.profile))
+	}
+	if e.baseFlag != "" {
+		parts = append(parts, "--base-url "+shellQuote(e.baseFlag))
+	}
+	if e.keyFlag {
+		parts = append(parts, "--api-key …")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " " + strings.Join(parts, " ")
+}
+
+// resumeNote explains the "--api-key …" placeholder of a hint.
+func (e *env) resumeNote() string {
+	if !e.keyFlag {
+		return ""
+	}
+	return "\n(put your key in place of …, or save it once: hourglass config set api_key)"
 }
 
 // waitOptions are the polling options for a project of the given tool

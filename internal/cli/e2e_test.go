@@ -28,6 +28,10 @@ import (
 
 var binary string
 
+// emptyConfig is an XDG_CONFIG_HOME with no hourglass profile, so that no
+// test reads the config of the person running it.
+var emptyConfig string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "hourglass-e2e-")
 	if err != nil {
@@ -35,6 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "hourglass")
+	emptyConfig = filepath.Join(dir, "config")
 	build := exec.Command("go", "build", "-o", binary, "github.com/hourglasshq/hourglass/cmd/hourglass")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -83,12 +88,12 @@ func hourglass(t *testing.T, o runOpts, args ...string) run {
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "MAGIC_HOUR_") {
+		if strings.HasPrefix(kv, "MAGIC_HOUR_") || strings.HasPrefix(kv, "HOURGLASS_") || strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
 			continue
 		}
 		env = append(env, kv)
 	}
-	return append(env, "MAGIC_HOUR_POLL_INTERVAL=0.05")
+	return append(env, "MAGIC_HOUR_POLL_INTERVAL=0.05", "XDG_CONFIG_HOME="+emptyConfig)
 }
 
 func newEmu(t *testing.T, opts ...emulator.Option) *emulator.Server {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,9 @@ type exitError struct {
 	msg    string
 	silent bool
 	err    error
+	// emitted: the one JSON object of --json (with this error in it) is
+	// already on stdout.
+	emitted bool
 }
 
 func (e *exitError) Error() string {
@@ -144,12 +148,93 @@ func isAPIStatus(err error) bool {
 	return ok
 }
 
-// oneLine makes an error message fit one line, without the package prefix.
+// oneLine makes an error message fit one line, in the CLI's words: no
+// package prefix, flags instead of SDK option names.
 func oneLine(err error) string {
 	s := err.Error()
 	s = strings.ReplaceAll(s, "magichour: ", "")
+	s = cliWords.Replace(s)
 	s = strings.Join(strings.Fields(s), " ")
 	return s
+}
+
+// cliWords maps the SDK's vocabulary in error messages to the CLI's.
+var cliWords = strings.NewReplacer(
+	"(WithAPIKey or MAGIC_HOUR_API_KEY)", "(--api-key, the profile's api_key, or $MAGIC_HOUR_API_KEY)",
+	"WithAPIKey", "--api-key",
+	"WithBaseURL", "--base-url",
+	"WithOutputDir", "-o",
+	"WithTimeout", "--timeout",
+	"WithoutValidation()", "--no-validate",
+	"WithoutValidation", "--no-validate",
+	"slow down or raise RetryPolicy.MaxAttempts", "slow down and try again",
+)
+
+// errorCode is the machine-readable code of an error in --json output.
+func errorCode(err error, code int) string {
+	if je, ok := errors.AsType[*magichour.JobError](err); ok && je.Code != "" {
+		return je.Code
+	}
+	switch code {
+	case ExitUsage:
+		return "usage_error"
+	case ExitJob:
+		if errors.Is(err, magichour.ErrCanceled) {
+			return "canceled"
+		}
+		return "job_failed"
+	case ExitInterrup:
+		if errors.Is(err, context.DeadlineExceeded) {
+			return "timeout"
+		}
+		return "interrupted"
+	}
+	if ae, ok := errors.AsType[*magichour.APIError](err); ok {
+		switch {
+		case ae.StatusCode == 401:
+			return "unauthorized"
+		case ae.StatusCode == 402:
+			return "payment_required"
+		case ae.StatusCode == 403:
+			return "forbidden"
+		case ae.StatusCode == 404:
+			return "not_found"
+		case ae.StatusCode == 429:
+			return "rate_limited"
+		case ae.StatusCode >= 500:
+			return "server_error"
+		}
+		return "invalid_request"
+	}
+	if errors.Is(err, magichour.ErrCreateOutcomeUnknown) {
+		return "create_outcome_unknown"
+	}
+	return "api_error"
+}
+
+// jsonError is the JSON object of an error with no project to report.
+type jsonError struct {
+	Error    *jobError `json:"error"`
+	ExitCode int       `json:"exit_code"`
+}
+
+// ReportJSON reports err for --json: exactly one JSON object on stdout
+// (unless the command printed it already), the message on stderr too.
+func ReportJSON(stdout, stderr io.Writer, err error) int {
+	code := Report(stderr, err)
+	if err == nil {
+		return code
+	}
+	if e, ok := errors.AsType[*exitError](err); ok && (e.emitted || e.silent) {
+		return code
+	}
+	msg := err.Error()
+	if e, ok := errors.AsType[*exitError](err); ok && e.msg == "" && e.err != nil {
+		msg = oneLine(e.err)
+	}
+	b, _ := json.Marshal(jsonError{Error: &jobError{Code: errorCode(err, code), Message: msg}, ExitCode: code})
+	fmt.Fprintf(stdout, "%s\n", b)
+	return code
 }
 
 // Report prints err (unless it is silent) to w the way the CLI shows

@@ -19,6 +19,8 @@ type result struct {
 	Outputs        []outputRef `json:"outputs"`
 	Downloads      []string    `json:"downloads"`
 	Emulator       bool        `json:"emulator,omitempty"`
+	// ExitCode is set when the command fails: the process's exit code.
+	ExitCode int `json:"exit_code,omitempty"`
 }
 
 type jobError struct {
@@ -30,6 +32,8 @@ type jobError struct {
 type outputRef struct {
 	Path string `json:"path,omitempty"`
 	URL  string `json:"url"`
+	// Unchanged: the same bytes were already saved at Path.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // newResult fills a result from whatever is known: the create answer, the
@@ -58,7 +62,7 @@ func newResult(tool magichour.Tool, kind magichour.Kind, cr *magichour.CreateRes
 	for i, u := range r.Downloads {
 		o := outputRef{URL: u}
 		if f, ok := saved[i]; ok {
-			o.Path = f.Path
+			o.Path, o.Unchanged = f.Path, f.Unchanged
 		}
 		r.Outputs = append(r.Outputs, o)
 	}
@@ -104,7 +108,9 @@ func (r *result) writeHuman(w io.Writer, color bool, files []magichour.Downloade
 		sizes[f.Path] = f.Size
 	}
 	for _, o := range r.Outputs {
-		if o.Path != "" {
+		if o.Path != "" && o.Unchanged {
+			fmt.Fprintf(w, "  unchanged %s (%s, the same bytes were already there; --overwrite to replace)\n", o.Path, humanBytes(sizes[o.Path]))
+		} else if o.Path != "" {
 			fmt.Fprintf(w, "  saved %s (%s)\n", o.Path, humanBytes(sizes[o.Path]))
 		} else {
 			fmt.Fprintf(w, "  %s\n", o.URL)

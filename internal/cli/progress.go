@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/vbauerster/cupwriter"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
@@ -30,6 +33,9 @@ type display struct {
 	barMu     sync.Mutex
 	p         *mpb.Progress
 	upBar     *mpb.Bar
+	upStart   time.Time
+	upTotal   int64
+	upDone    bool
 	stBar     *mpb.Bar
 	dlBars    map[int]*mpb.Bar
 	status    string
@@ -52,11 +58,44 @@ func newDisplay(e *env, kind magichour.Kind, expected time.Duration) *display {
 		d.mode = modeQuiet
 	case e.tty:
 		d.mode = modeTTY
-		d.p = mpb.New(mpb.WithOutput(e.stderr), mpb.WithWidth(28), mpb.WithRefreshRate(120*time.Millisecond), mpb.WithAutoRefresh())
+		// The console writer goes through interruptWriter so that the
+		// first redraw after Ctrl-C starts at column 0, not after the
+		// terminal's echoed "^C".
+		f := e.stderr.(*os.File)
+		cw := cupwriter.New(&interruptWriter{w: f, ctx: e.cmd.Context()}, false)
+		cw.SetTermFd(int(f.Fd()))
+		d.p = mpb.New(mpb.WithConsoleWriter(cw), mpb.WithWidth(28), mpb.WithRefreshRate(120*time.Millisecond), mpb.WithAutoRefresh())
 	default:
 		d.mode = modePlain
 	}
 	return d
+}
+
+// interruptWriter writes a carriage return before the first write after
+// ctx is canceled (Ctrl-C), so the redraw's cursor-up and erase cover the
+// echoed "^C" instead of starting two columns to its right.
+type interruptWriter struct {
+	w    io.Writer
+	ctx  context.Context
+	done bool
+}
+
+func (w *interruptWriter) Write(p []byte) (int, error) {
+	if !w.done && w.ctx != nil && w.ctx.Err() != nil {
+		w.done = true
+		if _, err := io.WriteString(w.w, "\r"); err != nil {
+			return 0, err
+		}
+	}
+	return w.w.Write(p)
+}
+
+// setStatus records a status read after the wait stopped (interrupt,
+// timeout), so the frozen status line shows the real last one.
+func (d *display) setStatus(p *magichour.Project) {
+	d.mu.Lock()
+	d.status = string(p.Status)
+	d.mu.Unlock()
 }
 
 // linef prints one line: above the bars on a terminal, plainly otherwise.
@@ -115,8 +154,12 @@ func (d *display) uploadBytes(done, total int64) {
 	}
 	d.barMu.Lock()
 	defer d.barMu.Unlock()
+	if d.upDone {
+		return
+	}
 	if d.upBar == nil {
-		d.upBar = d.p.AddBar(total,
+		d.upStart, d.upTotal = time.Now(), total
+		d.upBar = d.p.AddBar(total, mpb.BarRemoveOnComplete(),
 			mpb.PrependDecorators(decor.Name("upload   ", decor.WC{C: decor.DindentRight}),
 				decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncWidth)),
 			mpb.AppendDecorators(rate(), decor.OnComplete(decor.Name(""), " ✓")))
@@ -124,12 +167,25 @@ func (d *display) uploadBytes(done, total int64) {
 	d.upBar.SetCurrent(done)
 }
 
+// uploaded ends the upload bar. On a terminal the bar is replaced by a
+// finished line printed above the live area, so that it stays above the
+// lines that follow ("created …") instead of below them.
 func (d *display) uploaded(m map[string]string) {
 	d.barMu.Lock()
-	if d.upBar != nil && !d.upBar.Completed() {
-		d.upBar.SetTotal(-1, true)
-	}
+	bar, total, started := d.upBar, d.upTotal, d.upStart
+	d.upBar, d.upDone = nil, true
 	d.barMu.Unlock()
+	if bar != nil {
+		if !bar.Completed() {
+			bar.Abort(true)
+		}
+		bar.Wait()
+		line := fmt.Sprintf("upload   %s", humanBytes(total))
+		if el := time.Since(started).Seconds(); el > 0 {
+			line += fmt.Sprintf(" %s/s", humanBytes(int64(float64(total)/el)))
+		}
+		d.linef("%s ✓", line)
+	}
 	if d.mode == modePlain {
 		for local, remote := range m {
 			d.linef("uploaded %s → %s", filepath.Base(local), remote)
@@ -142,9 +198,16 @@ func (d *display) created(cr *magichour.CreateResponse) {
 }
 
 // startWait shows the live status line: status, elapsed, expected time.
-func (d *display) startWait() {
+func (d *display) startWait() { d.startWaitAt(time.Now()) }
+
+// startWaitAt starts the status line's clock at t (a project's creation
+// time when waiting for an existing project).
+func (d *display) startWaitAt(t time.Time) {
+	if t.IsZero() || t.After(time.Now()) {
+		t = time.Now()
+	}
 	d.mu.Lock()
-	d.waitStart = time.Now()
+	d.waitStart = t
 	d.status = "submitted"
 	d.mu.Unlock()
 	d.barMu.Lock()

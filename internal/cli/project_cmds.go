@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -47,18 +46,20 @@ func projectCmds(kind catalog.Kind) []*cobra.Command {
 		},
 	}
 	wait.Flags().BoolVarP(&waitDL, "download", "d", false, "download the outputs once complete")
-	wait.Flags().StringVarP(&waitDir, "output", "o", ".", "directory for --download")
+	wait.Flags().StringVarP(&waitDir, "output", "o", ".", "directory for --download (created if missing)")
+	wait.Flags().Bool("overwrite", false, "replace an existing <id>-<n>.<ext> instead of saving as … (2)")
 
 	var dlDir string
 	download := &cobra.Command{
 		Use:   "download ID",
-		Short: fmt.Sprintf("Download the outputs of %s %s project (waiting for it first if needed); never overwrites", a, kind),
+		Short: fmt.Sprintf("Download the outputs of %s %s project (waiting for it first if needed); skips identical files", a, kind),
 		Args:  exactID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return waitAndMaybeDownload(cmd, k, args[0], true, dlDir)
 		},
 	}
-	download.Flags().StringVarP(&dlDir, "output", "o", ".", "directory to save the outputs in")
+	download.Flags().StringVarP(&dlDir, "output", "o", ".", "directory to save the outputs in (created if missing)")
+	download.Flags().Bool("overwrite", false, "replace an existing <id>-<n>.<ext> instead of saving as … (2)")
 	_ = download.MarkFlagDirname("output")
 
 	del := &cobra.Command{
@@ -105,8 +106,8 @@ func start(cmd *cobra.Command) (*env, context.Context, func(), error) {
 
 func waitAndMaybeDownload(cmd *cobra.Command, k magichour.Kind, id string, download bool, dir string) error {
 	if download {
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return usageErrorf("-o %s: not an existing directory", dir)
+		if err := ensureDir(dir); err != nil {
+			return err
 		}
 	}
 	e, ctx, done, err := start(cmd)
@@ -114,40 +115,53 @@ func waitAndMaybeDownload(cmd *cobra.Command, k magichour.Kind, id string, downl
 		return err
 	}
 	defer done()
-	expected := magichour.DefaultExpectedImage
-	switch k {
-	case magichour.KindVideo:
-		expected = magichour.DefaultExpectedVideo
-	case magichour.KindAudio:
-		expected = magichour.DefaultExpectedAudio
-	}
-	d := newDisplay(e, k, scaled(expected, e.scale))
 	p, err := e.client.GetProject(ctx, k, id)
 	if err != nil {
-		d.close()
 		return apiError(ctx, err)
 	}
+	// The expected time is the tool's (from the project's type), scaled
+	// to the emulator's speed, and the clock starts at the project's
+	// creation, not when this command started.
+	tool := toolForType(k, p.Type)
+	expected := tool.P50()
+	if expected <= 0 {
+		expected = magichour.DefaultExpectedImage
+		switch k {
+		case magichour.KindVideo:
+			expected = magichour.DefaultExpectedVideo
+		case magichour.KindAudio:
+			expected = magichour.DefaultExpectedAudio
+		}
+	}
+	d := newDisplay(e, k, scaled(expected, e.scale))
 	if !p.Status.Terminal() {
-		d.startWait()
+		d.startWaitAt(p.CreatedAt)
 		d.statusChanged(p)
-		p2, werr := e.client.Wait(ctx, k, id, e.waitOptions("", d.statusChanged)...)
+		opts := append(e.waitOptions(tool, d.statusChanged), magichour.WithStartedAt(p.CreatedAt))
+		p2, werr := e.client.Wait(ctx, k, id, opts...)
 		if p2 != nil {
 			p = p2
 		}
+		if werr != nil && ctx.Err() != nil {
+			if last := e.lastStatus(k, id); last != nil {
+				p = last
+				d.setStatus(last)
+			}
+		}
 		if werr != nil && p.Err() == nil {
 			d.close()
-			return e.finish(ctx, newResult("", k, nil, p, nil), nil, werr)
+			return e.finish(ctx, newResult(tool, k, nil, p, nil), nil, werr)
 		}
 	}
 	d.finishStatus()
 	var files []magichour.DownloadedFile
 	if download && p.Status == magichour.StatusComplete {
-		files, err = e.client.Download(ctx, p, dir, magichour.WithDownloadProgress(d.downloadBytes))
+		files, err = e.client.Download(ctx, p, dir, e.downloadOptions(d)...)
 		d.close()
 		if err != nil {
-			return e.finish(ctx, newResult("", k, nil, p, files), files, err)
+			return e.finish(ctx, newResult(tool, k, nil, p, files), files, err)
 		}
 	}
 	d.close()
-	return e.finish(ctx, newResult("", k, nil, p, files), files, p.Err())
+	return e.finish(ctx, newResult(tool, k, nil, p, files), files, p.Err())
 }

@@ -80,7 +80,7 @@ Prometheus metrics at /metrics.`,
 	fl.IntVar(&o.workers, "workers", gateway.DefaultWorkers, "jobs worked on at once by this process")
 	fl.StringVar(&o.publicURL, "public-url", "", "public base URL of this gateway, for the webhook URL to register and callback bodies (default http://<addr>)")
 	fl.Float64Var(&o.emulatorSpeed, "emulator-speed", 20, "speed of the in-process emulator used when no API key is set")
-	fl.Float64Var(&o.upstreamSpeed, "upstream-speed", 1, "how much faster than Magic Hour the upstream runs (an external `hourglass emulate --speed N` at --base-url): scales the expected times after which jobs without a webhook are polled")
+	fl.Float64Var(&o.upstreamSpeed, "upstream-speed", 1, "how much faster than Magic Hour the upstream runs (an external 'hourglass emulate --speed N' at --base-url): scales the expected times after which jobs without a webhook are polled")
 	fl.DurationVar(&o.lease, "lease", gateway.DefaultLeaseDuration, "how long a claimed job stays reserved without a heartbeat; work of a crashed process is picked up after it")
 	fl.DurationVar(&o.shutdownGrace, "shutdown-grace", gateway.DefaultShutdownGrace, "how long a shutdown waits for in-flight work (the rest resumes on the next start)")
 	fl.Float64Var(&o.upstreamRPS, "upstream-rps", gateway.DefaultUpstreamRPS, "calls per second to Magic Hour from this process (negative: no limit)")
@@ -93,6 +93,8 @@ Prometheus metrics at /metrics.`,
 	fl.DurationVar(&o.uploadTTL, "upload-ttl", 7*24*time.Hour, "delete uploaded input files no pending job needs after this long (0: keep)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fl.String("api-key", "", "Magic Hour API key of the upstream (default $"+magichour.EnvAPIKey+"; none: the in-process emulator)")
+	fl.String("base-url", "", "upstream base URL (default $"+magichour.EnvBaseURL+", else https://api.magichour.ai)")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd) }
 	return cmd
 }

@@ -133,7 +133,8 @@ func newToolCmd(op *catalog.Operation) *cobra.Command {
 		}
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&t.outDir, "output", "o", ".", "directory to save the outputs in (existing files are never overwritten)")
+	fl.StringVarP(&t.outDir, "output", "o", ".", "directory to save the outputs in, created if missing (existing files are kept: identical ones are not saved twice)")
+	fl.Bool("overwrite", false, "replace an existing <id>-<n>.<ext> instead of saving as … (2)")
 	fl.BoolVar(&t.noWait, "no-wait", false, "print the project id at once and exit; follow it later with: wait ID")
 	fl.BoolVar(&t.noDL, "no-download", false, "wait, then print the output URLs instead of downloading")
 	fl.StringArrayVar(&t.params, "param", nil, "set any request field: key.path=value (value is JSON or a string; repeatable)")
@@ -416,6 +417,10 @@ func (t *toolCmd) validate(body map[string]any) error {
 		}
 		var line string
 		switch {
+		case strings.HasPrefix(fe.Message, "is required") && f == nil && len(childFlags(t.fields, fe.Field)) > 0:
+			// A whole object is missing (style): name the flags that fill it.
+			missing = true
+			line = "missing required flag " + strings.Join(childFlags(t.fields, fe.Field), " and ")
 		case strings.HasPrefix(fe.Message, "is required"):
 			missing = true
 			line = "missing required flag " + name
@@ -451,6 +456,28 @@ func (t *toolCmd) validate(body map[string]any) error {
 		msg += "\nexample: " + t.example()
 	}
 	return &exitError{code: ExitUsage, msg: msg}
+}
+
+// childFlags are the flags of the required fields inside the object at
+// path (all of its fields when none is required).
+func childFlags(fields []*field, path string) []string {
+	var req, all []string
+	for _, f := range fields {
+		if !strings.HasPrefix(f.Path, path+".") {
+			continue
+		}
+		all = append(all, "--"+f.Flag)
+		if f.Required {
+			req = append(req, "--"+f.Flag)
+		}
+	}
+	if len(req) > 0 {
+		return req
+	}
+	if len(all) > 3 {
+		all = all[:3]
+	}
+	return all
 }
 
 func valueAt(body map[string]any, path string) any {

@@ -29,6 +29,8 @@ func newWebhookCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
+	addOutputFlags(wh.PersistentFlags())
+	wh.PersistentFlags().String("profile", "", "configuration profile for the webhook secret (default $"+EnvProfile+")")
 	l := &listener{}
 	listen := &cobra.Command{
 		Use:   "listen",
@@ -105,6 +107,7 @@ func (l *listener) run(cmd *cobra.Command, _ []string) error {
 
 	select {
 	case <-ctx.Done():
+		afterInterrupt(cmd.Context())
 	case err := <-errc:
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return &exitError{code: ExitAPI, msg: "webhook listener: " + err.Error()}
