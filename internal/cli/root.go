@@ -82,6 +82,7 @@ func NewRoot() *cobra.Command {
 		newVersionCmd(),
 		newEmulateCmd(),
 		newServeCmd(),
+		newBatchCmd(),
 	)
 	register(root) // API commands (app.go)
 	addAPIFlagsToGroups(root)
