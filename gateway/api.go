@@ -44,6 +44,8 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /api/jobs/{id}/events", g.auth(false, g.handleEvents))
 	mux.HandleFunc("GET /api/jobs/{id}/deliveries", g.auth(false, g.handleDeliveries))
 	mux.HandleFunc("POST /api/uploads", g.auth(false, g.handleAPIUpload))
+	mux.HandleFunc("GET /api/account", g.auth(false, g.handleAccount))
+	mux.HandleFunc("POST /api/estimate", g.auth(false, g.handleEstimate))
 	mux.HandleFunc("POST /api/admin/tenants", g.auth(true, g.handleCreateTenant))
 	mux.HandleFunc("GET /api/admin/tenants", g.auth(true, g.handleListTenants))
 	mux.HandleFunc("PATCH /api/admin/tenants/{id}", g.auth(true, g.handleUpdateTenant))
