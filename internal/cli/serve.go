@@ -101,13 +101,17 @@ Prometheus metrics at /metrics.`,
 
 // flagsFromEnv sets every serve flag not given on the command line from
 // HOURGLASS_<FLAG> when that variable is set.
-func flagsFromEnv(cmd *cobra.Command) error {
+func flagsFromEnv(cmd *cobra.Command) error { return flagsFromEnvPrefix(cmd, "HOURGLASS_") }
+
+// flagsFromEnvPrefix sets every flag of cmd not given on the command line
+// from <prefix><FLAG> (upper case, dashes as underscores) when it is set.
+func flagsFromEnvPrefix(cmd *cobra.Command, prefix string) error {
 	var err error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		if err != nil || f.Changed {
 			return
 		}
-		name := "HOURGLASS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := prefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := os.LookupEnv(name); ok && v != "" {
 			if serr := f.Value.Set(v); serr != nil {
 				err = fmt.Errorf("%s=%q: %w", name, v, serr)
@@ -156,37 +160,17 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	}
 	hookURL := public + "/hooks/magichour"
 
-	// Upstream: Magic Hour with a key, else an in-process emulator.
-	key, _ := cmd.Flags().GetString("api-key")
-	if strings.TrimSpace(key) == "" {
-		key = os.Getenv(magichour.EnvAPIKey)
+	up, err := openUpstream(ctx, cmd, upstreamOptions{secret: o.secret, hookURL: base + "/hooks/magichour",
+		emulatorSpeed: o.emulatorSpeed, upstreamSpeed: o.upstreamSpeed, userAgent: "hourglass-serve/" + Version, logger: logger})
+	if err != nil {
+		return err
 	}
-	baseURL, _ := cmd.Flags().GetString("base-url")
-	secret := o.secret
-	var emu *emulator.Server
-	speed := o.upstreamSpeed
-	if strings.TrimSpace(key) == "" {
-		if secret == "" {
-			secret = "whsec_" + randomHex(16)
-		}
-		emu, err = emulator.Listen(context.WithoutCancel(ctx), "127.0.0.1:0",
-			emulator.WithSpeed(o.emulatorSpeed), emulator.WithWebhookURL(base+"/hooks/magichour"), emulator.WithWebhookSecret(secret))
-		if err != nil {
-			return fmt.Errorf("start the emulator: %w", err)
-		}
-		defer emu.Close()
-		key, baseURL, speed = emu.APIKey, emu.URL, o.emulatorSpeed
+	defer up.close()
+	emu, secret, speed := up.emu, up.secret, up.speed
+	if emu != nil {
 		fmt.Fprintln(out, "!!! UPSTREAM IS THE IN-PROCESS EMULATOR: MAGIC_HOUR_API_KEY is not set.")
 		fmt.Fprintf(out, "!!! Jobs are simulated at %gx speed by %s; nothing is created or billed on Magic Hour.\n", o.emulatorSpeed, emu.URL)
 		fmt.Fprintln(out, "!!! Set MAGIC_HOUR_API_KEY (and --webhook-secret) to use the real API.")
-	}
-	copts := []magichour.Option{magichour.WithAPIKey(key), magichour.WithUserAgent("hourglass-serve/" + Version), magichour.WithLogger(logger)}
-	if baseURL != "" {
-		copts = append(copts, magichour.WithBaseURL(baseURL))
-	}
-	up, err := magichour.NewClient(copts...)
-	if err != nil {
-		return err
 	}
 
 	retention := o.retention
@@ -198,7 +182,7 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 		secrets = []string{secret}
 	}
 	gw, err := gateway.Open(ctx, gateway.Options{DB: o.db, StorageURL: o.storage, Config: gateway.Config{
-		Upstream: up, WebhookSecrets: secrets,
+		Upstream: up.client, WebhookSecrets: secrets,
 		Workers: o.workers, Speed: speed, LeaseDuration: o.lease, ShutdownGrace: o.shutdownGrace, Logger: logger,
 		PublicURL: public, UpstreamRPS: o.upstreamRPS, AllowPrivateCallbacks: o.allowPrivateCallbacks || emu != nil, // the embedded emulator's users call back to loopback
 		CallbackWorkers: o.callbackWorkers, MaxUploadBytes: o.maxUploadBytes, MaxBodyBytes: o.maxBodyBytes,
@@ -286,4 +270,58 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// upstreamOptions choose and configure a gateway's upstream.
+type upstreamOptions struct {
+	secret        string  // Magic Hour webhook secret; generated for the emulator when empty
+	hookURL       string  // where the emulator delivers its webhooks
+	emulatorSpeed float64 // speed of the emulator used when no API key is set
+	upstreamSpeed float64 // speed of the upstream at --base-url (1 for Magic Hour)
+	userAgent     string
+	logger        *slog.Logger
+}
+
+// upstream is what a gateway in this process talks to.
+type upstream struct {
+	client *magichour.Client
+	emu    *emulator.Server // the in-process emulator, nil for Magic Hour
+	secret string           // webhook secret, "" when webhooks are off
+	speed  float64          // how much faster than Magic Hour it runs
+	close  func()
+}
+
+// openUpstream returns Magic Hour when an API key is set (--api-key or
+// MAGIC_HOUR_API_KEY, at --base-url when given), else an in-process
+// emulator on loopback. Shared by serve and mcp.
+func openUpstream(ctx context.Context, cmd *cobra.Command, o upstreamOptions) (*upstream, error) {
+	key, _ := cmd.Flags().GetString("api-key")
+	if strings.TrimSpace(key) == "" {
+		key = os.Getenv(magichour.EnvAPIKey)
+	}
+	baseURL, _ := cmd.Flags().GetString("base-url")
+	u := &upstream{secret: o.secret, speed: o.upstreamSpeed, close: func() {}}
+	if strings.TrimSpace(key) == "" {
+		if u.secret == "" {
+			u.secret = "whsec_" + randomHex(16)
+		}
+		emu, err := emulator.Listen(context.WithoutCancel(ctx), "127.0.0.1:0",
+			emulator.WithSpeed(o.emulatorSpeed), emulator.WithWebhookURL(o.hookURL), emulator.WithWebhookSecret(u.secret))
+		if err != nil {
+			return nil, fmt.Errorf("start the emulator: %w", err)
+		}
+		u.emu, u.close = emu, emu.Close
+		key, baseURL, u.speed = emu.APIKey, emu.URL, o.emulatorSpeed
+	}
+	copts := []magichour.Option{magichour.WithAPIKey(key), magichour.WithUserAgent(o.userAgent), magichour.WithLogger(o.logger)}
+	if baseURL != "" {
+		copts = append(copts, magichour.WithBaseURL(baseURL))
+	}
+	c, err := magichour.NewClient(copts...)
+	if err != nil {
+		u.close()
+		return nil, err
+	}
+	u.client = c
+	return u, nil
 }
