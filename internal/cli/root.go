@@ -83,6 +83,7 @@ func NewRoot() *cobra.Command {
 		newEmulateCmd(),
 		newServeCmd(),
 		newBatchCmd(),
+		newMCPCmd(),
 	)
 	register(root) // API commands (app.go)
 	addAPIFlagsToGroups(root)
