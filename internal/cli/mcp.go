@@ -246,21 +246,13 @@ func openEmbeddedGateway(ctx context.Context, cmd *cobra.Command, o mcpOptions, 
 	}
 	closers = append(closers, up.close)
 	e.emulated = up.emu != nil
-	store, err := gateway.OpenStore(ctx, "sqlite://"+filepath.Join(dir, "hourglass.db"))
-	if err != nil {
-		return fail(err)
-	}
-	closers = append(closers, func() { store.Close() })
-	storage, err := gateway.OpenStorage("file://" + filepath.Join(dir, "outputs"))
-	if err != nil {
-		return fail(err)
-	}
 	var secrets []string
 	if up.secret != "" {
 		secrets = []string{up.secret}
 	}
-	gw, err := gateway.New(gateway.Config{Store: store, Storage: storage, Upstream: up.client, WebhookSecrets: secrets,
-		Workers: o.workers, Speed: up.speed, Logger: logger, PublicURL: e.base})
+	gw, err := gateway.Open(ctx, gateway.Options{DB: "sqlite://" + filepath.Join(dir, "hourglass.db"), StorageURL: "file://" + filepath.Join(dir, "outputs"),
+		Config: gateway.Config{Upstream: up.client, WebhookSecrets: secrets, Workers: o.workers, Speed: up.speed, Logger: logger,
+			PublicURL: e.base, AllowPrivateCallbacks: true}}) // a local agent's callbacks are local
 	if err != nil {
 		return fail(err)
 	}
@@ -282,7 +274,7 @@ func openEmbeddedGateway(ctx context.Context, cmd *cobra.Command, o mcpOptions, 
 		})
 	}
 
-	key, err := embeddedKey(ctx, store, dir)
+	key, err := embeddedKey(ctx, gw, dir)
 	if err != nil {
 		return fail(err)
 	}
@@ -298,21 +290,19 @@ func openEmbeddedGateway(ctx context.Context, cmd *cobra.Command, o mcpOptions, 
 // embeddedKey returns the tenant key of the embedded gateway, kept in
 // dir/tenant.key: the bootstrap tenant's on the first start, a new tenant
 // when the file is missing or no longer valid.
-func embeddedKey(ctx context.Context, store gateway.Store, dir string) (string, error) {
+func embeddedKey(ctx context.Context, gw *gateway.Gateway, dir string) (string, error) {
 	path := filepath.Join(dir, "tenant.key")
-	_, tenantKey, first, err := gateway.Bootstrap(ctx, store)
-	if err != nil {
-		return "", fmt.Errorf("bootstrap keys: %w", err)
-	}
-	if !first {
+	store, keys := gw.Store(), gw.Keys()
+	tenantKey := keys.TenantKey
+	if !keys.Created {
 		if b, err := os.ReadFile(path); err == nil {
 			k := strings.TrimSpace(string(b))
 			if _, err := store.TenantByKey(ctx, gateway.HashKey(k)); err == nil {
 				return k, nil
 			}
 		}
-		_, tenantKey, err = gateway.CreateTenant(ctx, store, "mcp", nil)
-		if err != nil {
+		var err error
+		if _, tenantKey, err = gateway.CreateTenant(ctx, store, "mcp", nil); err != nil {
 			return "", err
 		}
 	}

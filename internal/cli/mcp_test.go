@@ -494,31 +494,20 @@ func TestMCPHTTPStandalone(t *testing.T) {
 func testGateway(t *testing.T, env *mcpEnv, budget int64) (url, key, unlimitedKey string) {
 	t.Helper()
 	ctx := context.Background()
-	store, err := gateway.OpenStore(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gw.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	storage, err := gateway.OpenStorage("file://" + filepath.Join(t.TempDir(), "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	up, err := magichour.NewClient(magichour.WithAPIKey(env.emu.APIKey), magichour.WithBaseURL(env.emu.URL))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(gateway.Config{Store: store, Storage: storage, Upstream: up, Speed: 1000})
+	gw, err := gateway.Open(ctx, gateway.Options{DB: "sqlite://" + filepath.Join(t.TempDir(), "gw.db"), StorageURL: "file://" + filepath.Join(t.TempDir(), "out"),
+		Config: gateway.Config{Upstream: up, Speed: 1000}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
 	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(srv.Close)
-	_, unlimitedKey, _, err = gateway.Bootstrap(ctx, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, key, err = gateway.CreateTenant(ctx, store, "agent", &budget)
+	unlimitedKey = gw.Keys().TenantKey
+	_, key, err = gateway.CreateTenant(ctx, gw.Store(), "agent", &budget)
 	if err != nil {
 		t.Fatal(err)
 	}
