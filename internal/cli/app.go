@@ -32,7 +32,7 @@ func register(root *cobra.Command) {
 // noAPIFlags are the top-level commands that do not talk to Magic Hour
 // through a client of their own and so take none of the API flags.
 var noAPIFlags = map[string]bool{
-	"serve": true, "emulate": true, "version": true, "config": true, "webhook": true,
+	"serve": true, "mcp": true, "emulate": true, "version": true, "config": true, "webhook": true,
 	"listen": true, "admin": true, "completion": true, "help": true,
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hourglasshq/hourglass/gateway"
 	"github.com/hourglasshq/hourglass/internal/mcpserver"
+	"github.com/hourglasshq/hourglass/magichour"
 )
 
 // mcpOptions are the flags of hourglass mcp.
@@ -71,6 +72,8 @@ HOURGLASS_MCP_GATEWAY, ...); the key also reads HOURGLASS_TENANT_KEY.`,
 	fl.DurationVar(&o.maxWait, "max-wait", time.Hour, "longest wait_seconds honored")
 	fl.BoolVar(&o.allowLocalFiles, "allow-local-files", false, "over HTTP, let upload_file read paths on this machine (always on over stdio)")
 	fl.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	fl.String("api-key", "", "Magic Hour API key of the embedded gateway's upstream (default $"+magichour.EnvAPIKey+"; none: the in-process emulator)")
+	fl.String("base-url", "", "upstream base URL of the embedded gateway (default $"+magichour.EnvBaseURL+", else https://api.magichour.ai)")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return flagsFromEnvPrefix(cmd, "HOURGLASS_MCP_") }
 	return cmd
 }
