@@ -113,8 +113,8 @@ func (g *Gateway) logRequests(h http.Handler) http.Handler {
 func (g *Gateway) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := g.store.Ping(ctx); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "not_ready", "database unreachable", nil)
+	if msg := g.notReady(ctx); msg != "" {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", msg, nil)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

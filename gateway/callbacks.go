@@ -330,7 +330,10 @@ func (g *Gateway) cleanupLoop(ctx context.Context) {
 			return
 		case <-t.Chan():
 		}
-		if n, err := g.store.CleanupInbox(ctx, g.now().Add(-g.cfg.InboxTTL)); err != nil && ctx.Err() == nil {
+		if g.heldCount() > 0 {
+			// A held create's webhooks wait in the inbox for its id.
+			g.log.Warn("gateway: webhook inbox cleanup postponed while creates are held unsaved", "held", g.heldCount())
+		} else if n, err := g.store.CleanupInbox(ctx, g.now().Add(-g.cfg.InboxTTL)); err != nil && ctx.Err() == nil {
 			g.log.Warn("gateway: webhook inbox cleanup", "err", err)
 		} else if n > 0 {
 			g.log.Info("gateway: webhook inbox cleanup (deliveries for projects no job recorded)", "rows_deleted", n)

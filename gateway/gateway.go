@@ -130,6 +130,11 @@ type Config struct {
 	// pending job needs after this long (default 7 days; negative: keep).
 	TenantStorageQuota int64
 	UploadTTL          time.Duration
+
+	// CreateJournalDir keeps the upstream ids of creates whose database
+	// save failed, so a restart does not orphan them (held.go, journal.go;
+	// put it on the data folder's disk). Empty: held in memory only.
+	CreateJournalDir string
 }
 
 func (c *Config) defaults() error {
@@ -221,6 +226,7 @@ type Gateway struct {
 	cbClient *http.Client // SSRF-guarded unless AllowPrivateCallbacks
 
 	usage usageCache // tenants' storage usage, for the quota
+	held  holds      // creates whose upstream id is not saved yet
 
 	urlKeyMu sync.Mutex
 	urlKey   []byte // signs the gateway's download URLs (from the Store)
@@ -265,6 +271,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.UpstreamRPS > 0 {
 		g.limiter = rate.NewLimiter(rate.Limit(cfg.UpstreamRPS), cfg.UpstreamBurst)
 	}
+	if err := g.openHolds(); err != nil {
+		return nil, err
+	}
 	claimCtx, stop := context.WithCancel(context.Background())
 	workCtx, interrupt := context.WithCancel(context.Background())
 	g.stopClaiming, g.interrupt, g.workCtx = stop, interrupt, workCtx
@@ -278,8 +287,9 @@ func New(cfg Config) (*Gateway, error) {
 		go func() { defer g.background.Done(); g.sendCallbacks(claimCtx) }()
 	}
 	{
-		g.background.Add(1)
+		g.background.Add(2)
 		go func() { defer g.background.Done(); g.cleanupLoop(claimCtx) }()
+		go func() { defer g.background.Done(); g.heldSaver(claimCtx) }()
 	}
 	return g, nil
 }
@@ -305,6 +315,10 @@ func (g *Gateway) Close() (closeErr error) {
 			<-done
 		}
 		g.interrupt()
+		if n := g.heldCount(); n > 0 {
+			g.log.Error("gateway: stopping with creates whose upstream id is not saved; the create journal keeps them for the next start", "held", n)
+		}
+		g.closeHolds()
 		for i := len(g.closers) - 1; i >= 0; i-- {
 			if err := g.closers[i](); err != nil && closeErr == nil {
 				closeErr = err

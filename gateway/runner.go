@@ -15,6 +15,7 @@ import (
 // due by another replica).
 func (g *Gateway) dispatch(ctx context.Context) {
 	defer close(g.dispatchDone)
+	claimFailures := 0
 	slots := make(chan struct{}, g.cfg.Workers)
 	for range g.cfg.Workers {
 		slots <- struct{}{}
@@ -40,7 +41,10 @@ func (g *Gateway) dispatch(ctx context.Context) {
 		now := g.now()
 		jobs, err := g.store.ClaimJobs(ctx, owner, now, now.Add(g.cfg.LeaseDuration), n)
 		if err != nil && ctx.Err() == nil {
-			g.log.Error("gateway: claim jobs", "err", err)
+			claimFailures++
+			g.log.Error("gateway: claim jobs", "err", err, "consecutive_failures", claimFailures)
+		} else if err == nil {
+			claimFailures = 0
 		}
 		for _, j := range jobs {
 			g.work.Add(1)
@@ -52,6 +56,13 @@ func (g *Gateway) dispatch(ctx context.Context) {
 		}
 		for range n - len(jobs) {
 			slots <- struct{}{}
+		}
+		if claimFailures > 0 {
+			// A failing claim (database down or full) backs off.
+			if err := g.sleep(ctx, g.backoff(claimFailures)); err != nil {
+				return
+			}
+			continue
 		}
 		if len(jobs) == n {
 			continue // maybe more due; claim again as slots free up
@@ -101,6 +112,11 @@ func (g *Gateway) run(j *Job) {
 	case j.Status == StatusPending:
 		err = g.submit(ctx, j)
 	case j.Status == StatusCreating:
+		if h := g.takeHold(j.ID); h != nil {
+			// This process holds the create's answer: record it.
+			err = g.runHeld(ctx, j, h)
+			break
+		}
 		// The holder of the create died or lost its lease mid-create: the
 		// create may have reached Magic Hour. Never send it again.
 		err = g.finishUnknown(ctx, j, "the gateway stopped while the create request was in flight")

@@ -85,7 +85,7 @@ func (g *Gateway) submit(ctx context.Context, j *Job) error {
 	release(j)
 	switch {
 	case err == nil:
-		return g.recordCreated(ctx, j, res, now)
+		return g.recordOrHold(ctx, j, res, now) // held.go: never orphan a billed create
 	case errors.Is(err, magichour.ErrCreateOutcomeUnknown):
 		return g.finishUnknown(ctx, j, err.Error())
 	case permanentCreateError(err):

@@ -40,6 +40,7 @@ type serveOptions struct {
 
 	tenantStorageQuota int64
 	uploadTTL          time.Duration
+	journalDir         string
 }
 
 func newServeCmd() *cobra.Command {
@@ -91,6 +92,7 @@ Prometheus metrics at /metrics.`,
 	fl.DurationVar(&o.retention, "retention", 30*24*time.Hour, "delete events, callback rows and webhook dedupe rows of finished work older than this (0: keep)")
 	fl.Int64Var(&o.tenantStorageQuota, "tenant-storage-quota", 0, "bytes of stored outputs and uploads per tenant; at it, uploads get 413 and submits 507 (0: no quota)")
 	fl.DurationVar(&o.uploadTTL, "upload-ttl", 7*24*time.Hour, "delete uploaded input files no pending job needs after this long (0: keep)")
+	fl.StringVar(&o.journalDir, "journal-dir", "", "create journal folder: upstream ids of creates whose database save failed, replayed at start (default: journal/ next to the SQLite file, else ./hourglass-data/journal)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fl.String("api-key", "", "Magic Hour API key of the upstream (default $"+magichour.EnvAPIKey+"; none: the in-process emulator)")
@@ -187,6 +189,7 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 		PublicURL: public, UpstreamRPS: o.upstreamRPS, AllowPrivateCallbacks: o.allowPrivateCallbacks || emu != nil, // the embedded emulator's users call back to loopback
 		CallbackWorkers: o.callbackWorkers, MaxUploadBytes: o.maxUploadBytes, MaxBodyBytes: o.maxBodyBytes,
 		Retention: retention, TenantStorageQuota: o.tenantStorageQuota, UploadTTL: keepIfZero(o.uploadTTL),
+		CreateJournalDir: journalDir(o.journalDir, o.db),
 	}})
 	if err != nil {
 		return err
