@@ -370,9 +370,8 @@ func (g *Gateway) accept(ctx context.Context, t *Tenant, job *Job, deleteUpstrea
 		return nil, false, http.StatusPaymentRequired, &apiError{Code: "budget_exceeded", Message: msg}
 	}
 	now := g.now()
-	job.ID, job.TenantID, job.Status = newJobID(now), t.ID, StatusPending
-	job.CreatedAt, job.UpdatedAt, job.NextRunAt = now, now, now
-	got, created, err := g.store.CreateJob(ctx, job, g.event("created", map[string]any{"tool": job.Tool, "estimated_credits": job.Credits}))
+	accepted := job.Accept(newJobID(now), t.ID, now)
+	got, created, err := g.store.CreateJob(ctx, job, accepted)
 	if errors.Is(err, ErrBudget) {
 		if fresh, ferr := g.store.Tenant(ctx, t.ID); ferr == nil && fresh.CreditBudget != nil {
 			t = fresh
@@ -613,72 +612,28 @@ func (g *Gateway) handleList(w http.ResponseWriter, r *http.Request, c caller) {
 // on Magic Hour.
 func (g *Gateway) handleDelete(w http.ResponseWriter, r *http.Request, c caller) {
 	ctx := r.Context()
-	var j *Job
-	for range 5 {
-		if j = g.loadJob(w, r, c); j == nil {
-			return
-		}
-		if j.Status == StatusCreating {
-			writeError(w, http.StatusConflict, "create_in_flight", "the upstream create is in flight; retry in a moment", nil)
-			return
-		}
-		if j.Status.Terminal() {
-			break
-		}
-		now := g.now()
-		u := JobUpdate{Job: j, Events: []Event{g.event("canceled_by_client", nil)}}
-		if j.Status == StatusPending {
-			u.CreditsDelta, j.Credits = -j.Credits, 0 // never sent: release the reservation
-		}
-		j.Status, j.ErrorCode, j.ErrorMessage = StatusCanceled, "canceled_by_client", "tracking was canceled through the API"
-		j.FinishedAt, j.NextRunAt, j.UpdatedAt = now, time.Time{}, now
-		release(j)
-		g.prepare(ctx, &u)
-		err := g.store.UpdateJob(ctx, u)
-		if err == nil {
-			g.nudgeCallbacks()
-		}
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, ErrConflict) {
-			writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
-			return
-		}
-	}
-	outs, err := g.store.Outputs(ctx, j.ID)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+	j := g.loadJob(w, r, c)
+	if j == nil {
 		return
 	}
-	deleted := 0
-	for _, o := range outs {
-		if o.StorageKey == "" {
-			continue
-		}
-		if err := g.storage.Delete(ctx, o.StorageKey); err != nil {
-			writeError(w, http.StatusInternalServerError, "internal", "could not delete a stored output", nil)
-			return
-		}
-		o.StorageKey = ""
-		if err := g.store.UpdateOutput(ctx, o); err != nil {
-			writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
-			return
-		}
-		deleted++
+	res, err := g.deleteJob(ctx, j, func() (*Job, error) { return g.store.Job(ctx, c.scope(), j.ID) }, "native",
+		r.URL.Query().Get("upstream") == "true")
+	switch {
+	case errIsCreateInFlight(err):
+		writeError(w, http.StatusConflict, "create_in_flight", "the upstream create is in flight; retry in a moment", nil)
+		return
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+		return
+	case res.StorageErr != nil:
+		writeError(w, http.StatusInternalServerError, "internal", "could not delete a stored output", nil)
+		return
+	case res.UpstreamErr != nil:
+		writeError(w, http.StatusBadGateway, "upstream_delete_failed", "deleting the project on Magic Hour failed: "+res.UpstreamErr.Error(), nil)
+		return
 	}
-	evData := map[string]any{"outputs_deleted": deleted}
-	if r.URL.Query().Get("upstream") == "true" && j.UpstreamID != "" {
-		err := g.upDeleteProject(ctx, j.Kind, j.UpstreamID)
-		if err != nil && !errors.Is(err, magichour.ErrNotFound) {
-			writeError(w, http.StatusBadGateway, "upstream_delete_failed", "deleting the project on Magic Hour failed: "+err.Error(), nil)
-			return
-		}
-		evData["upstream_deleted"] = true
-	}
-	_ = g.store.AddEvent(ctx, g.event2(j.ID, "deleted", evData))
-	outs, _ = g.store.Outputs(ctx, j.ID)
-	writeJSON(w, http.StatusOK, toJSON(baseURL(r), j, outs))
+	outs, _ := g.store.Outputs(ctx, res.Job.ID)
+	writeJSON(w, http.StatusOK, toJSON(baseURL(r), res.Job, outs))
 }
 
 func (g *Gateway) handleOutput(w http.ResponseWriter, r *http.Request, c caller) {

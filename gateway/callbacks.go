@@ -34,6 +34,7 @@ var callbackTypes = map[Status]string{
 	StatusError:                "job.error",
 	StatusCanceled:             "job.canceled",
 	StatusCreateOutcomeUnknown: "job.create_outcome_unknown",
+	StatusDeleted:              "job.deleted",
 }
 
 // callbackBody is what a callback_url receives.
@@ -49,7 +50,7 @@ type callbackBody struct {
 func (g *Gateway) prepare(ctx context.Context, u *JobUpdate) {
 	j := u.Job
 	typ, ok := callbackTypes[j.Status]
-	if !ok || j.CallbackURL == "" || j.Status == j.loadedStatus {
+	if !ok || j.CallbackURL == "" || j.Status == j.SavedStatus() {
 		return
 	}
 	var outs []Output

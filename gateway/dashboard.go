@@ -143,7 +143,7 @@ func (g *Gateway) UploadInput(ctx context.Context, tenantID, ext string, r io.Re
 	if ae != nil {
 		return "", errors.New(ae.Message)
 	}
-	return u.filePath(), nil
+	return uploadFilePath(u), nil
 }
 
 // dashboardStore is what the dashboard needs beyond Store; the SQL store

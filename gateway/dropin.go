@@ -316,51 +316,21 @@ func (g *Gateway) handleDropDelete(w http.ResponseWriter, r *http.Request, c cal
 		return
 	}
 	ctx := r.Context()
-	for attempt := 0; ; attempt++ {
-		if j.Status == StatusCreating {
-			writeError(w, http.StatusConflict, "create_in_flight", "the project is being created; retry in a moment", nil)
-			return
-		}
-		now := g.now()
-		u := JobUpdate{Job: j, Events: []Event{g.event("deleted_by_client", map[string]any{"api": "drop-in"})}}
-		if !j.Status.Terminal() {
-			if j.Status == StatusPending {
-				u.CreditsDelta, j.Credits = -j.Credits, 0
-			}
-			j.Status, j.ErrorCode, j.ErrorMessage = StatusCanceled, "deleted_by_client", "the project was deleted through the API"
-			j.FinishedAt, j.NextRunAt = now, time.Time{}
-			release(j)
-		}
-		j.DeletedAt, j.UpdatedAt = now, now
-		g.prepare(ctx, &u)
-		err := g.store.UpdateJob(ctx, u)
-		if err == nil {
-			g.nudgeCallbacks()
-			break
-		}
-		if !errors.Is(err, ErrConflict) || attempt >= 5 {
-			writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
-			return
-		}
-		if j = g.dropJob(w, r, c, kind); j == nil {
-			return
-		}
+	load := func() (*Job, error) { return g.store.Job(ctx, c.scope(), j.ID) }
+	res, err := g.deleteJob(ctx, j, load, "drop-in", true)
+	switch {
+	case errIsCreateInFlight(err):
+		writeError(w, http.StatusConflict, "create_in_flight", "the project is being created; retry in a moment", nil)
+		return
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+		return
 	}
-	if outs, err := g.store.Outputs(ctx, j.ID); err == nil {
-		for _, o := range outs {
-			if o.StorageKey != "" && g.storage.Delete(ctx, o.StorageKey) == nil {
-				o.StorageKey = ""
-				_ = g.store.UpdateOutput(ctx, o)
-			}
-		}
-	}
-	if j.UpstreamID != "" {
-		if err := g.upDeleteProject(ctx, j.Kind, j.UpstreamID); err != nil && !errors.Is(err, magichour.ErrNotFound) {
-			g.log.Warn("gateway: drop-in delete: upstream delete failed", "job", j.ID, "err", err)
-			_ = g.store.AddEvent(ctx, g.event2(j.ID, "upstream_delete_failed", map[string]any{"error": err.Error()}))
-		} else {
-			_ = g.store.AddEvent(ctx, g.event2(j.ID, "upstream_deleted", nil))
-		}
+	// The project is gone for the app either way (a later GET is a 404),
+	// like Magic Hour's delete: left-over files and a failed upstream
+	// delete are logged and in the timeline.
+	if res.StorageErr != nil {
+		g.log.Warn("gateway: drop-in delete: stored output not deleted", "job", j.ID, "err", res.StorageErr)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -411,7 +381,7 @@ func (g *Gateway) handleDropUploadURLs(w http.ResponseWriter, r *http.Request, c
 			return
 		}
 		out = append(out, item{UploadURL: fmt.Sprintf("%s/v1/files/uploads/%s/%s", baseURL(r), u.ID, token),
-			ExpiresAt: u.ExpiresAt.UTC().Format("2006-01-02T15:04:05.000Z"), FilePath: u.filePath()})
+			ExpiresAt: u.ExpiresAt.UTC().Format("2006-01-02T15:04:05.000Z"), FilePath: uploadFilePath(u)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": out})
 }

@@ -449,7 +449,29 @@ func TestDeleteJob(t *testing.T) {
 		if n := h.emu.Emulator.Stats().Requests["DELETE /v1/image-projects/{id} 204"]; n != 1 {
 			t.Fatalf("upstream deletes: %v", h.emu.Emulator.Stats().Requests)
 		}
-		// A job still tracked is canceled (tracking stops).
+		// A deleted job reads deleted (its outputs are gone), and filters
+		// by status say so.
+		if del.Status != "deleted" {
+			t.Fatalf("deleted stored job reads %s", del.Status)
+		}
+		var got jobView
+		if h.do("GET", "/api/jobs/"+j.ID, h.tenantKey, nil, &got); got.Status != "deleted" || got.Outputs[0].Stored {
+			t.Fatalf("deleted job: %s, outputs %+v", got.Status, got.Outputs)
+		}
+		var list struct {
+			Jobs []jobView `json:"jobs"`
+		}
+		h.do("GET", "/api/jobs?status=stored", h.tenantKey, nil, &list)
+		for _, l := range list.Jobs {
+			if l.ID == j.ID {
+				t.Fatal("status=stored lists a deleted job")
+			}
+		}
+		h.do("GET", "/api/jobs?status=deleted", h.tenantKey, nil, &list)
+		if len(list.Jobs) != 1 || list.Jobs[0].ID != j.ID {
+			t.Fatalf("status=deleted: %+v", list.Jobs)
+		}
+		// A job still tracked is deleted too (tracking stops).
 		p := h.submit("video-to-video", "", "")
 		if code, raw := h.do("DELETE", "/api/jobs/"+p.ID, h.tenantKey, nil, &del); code != http.StatusOK && code != http.StatusConflict {
 			t.Fatalf("delete in flight: %d %s", code, raw)
@@ -457,7 +479,7 @@ func TestDeleteJob(t *testing.T) {
 		for code := http.StatusConflict; code == http.StatusConflict; time.Sleep(10 * time.Millisecond) {
 			code, _ = h.do("DELETE", "/api/jobs/"+p.ID, h.tenantKey, nil, &del)
 		}
-		if del.Status != "canceled" && del.Status != "stored" {
+		if del.Status != "deleted" {
 			t.Fatalf("deleted in-flight job: %s", del.Status)
 		}
 	})

@@ -157,7 +157,7 @@ func (g *Gateway) saveHeld(ctx context.Context, j *Job, h *heldCreate, first err
 			g.dropHold(h)
 			return ErrConflict
 		}
-		release(j)
+		j.ReleaseLease()
 		err = g.recordCreated(ctx, j, res, h.At)
 		if err == nil {
 			g.log.Info("gateway: held create saved", "job", h.JobID, "upstream_id", h.UpstreamID, "failed_attempts", h.attempts)

@@ -112,7 +112,8 @@ func (g *Gateway) applyWebhook(ctx context.Context, j *Job, ev *webhook.Event, h
 	received := g.event2(j.ID, "webhook", data)
 	var err error
 	for range 5 {
-		u, changed := g.apply(j, st, g.now())
+		c, changed := j.Apply(g.now(), st)
+		u := update(c)
 		if !changed {
 			err = g.store.RecordDelivery(ctx, hash, []Event{received})
 		} else {

@@ -2,11 +2,12 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/hourglasshq/hourglass/gateway/job"
 )
 
 // dispatch claims due jobs while there are free worker slots and runs each
@@ -125,8 +126,7 @@ func (g *Gateway) run(j *Job) {
 	case j.Status == StatusStoring:
 		err = g.storeOutputs(ctx, j)
 	default:
-		j.NextRunAt, j.LeaseOwner, j.LeaseUntil = time.Time{}, "", time.Time{}
-		err = g.save(ctx, JobUpdate{Job: j})
+		err = g.persist(ctx)(j.Park(g.now()))
 	}
 	if err != nil {
 		lvl := "error"
@@ -184,8 +184,21 @@ func (g *Gateway) save(ctx context.Context, u JobUpdate) error {
 	return err
 }
 
-// release clears the lease fields of j (saved with the next update).
-func release(j *Job) { j.LeaseOwner, j.LeaseUntil = "", time.Time{} }
+// persist returns a function that saves a transition's change, so that
+// g.persist(ctx)(j.Transition(...)) saves or returns the refusal as is.
+func (g *Gateway) persist(ctx context.Context) func(job.Change, error) error {
+	return func(c job.Change, err error) error {
+		if err != nil {
+			return err
+		}
+		return g.save(ctx, update(c))
+	}
+}
+
+// update is the store's form of a transition's change.
+func update(c job.Change) JobUpdate {
+	return JobUpdate{Job: c.Job, Events: c.Events, Outputs: c.Outputs, CreditsDelta: c.CreditsDelta}
+}
 
 // backoff returns the delay before the attempt-th retry, with jitter.
 func (g *Gateway) backoff(attempt int) time.Duration {
@@ -209,12 +222,4 @@ func (g *Gateway) pollInterval(j *Job) time.Duration {
 }
 
 // event builds a timeline event with data marshaled to JSON.
-func (g *Gateway) event(typ string, data any) Event {
-	ev := Event{Type: typ, CreatedAt: g.now()}
-	if data != nil {
-		if b, err := json.Marshal(data); err == nil {
-			ev.Data = b
-		}
-	}
-	return ev
-}
+func (g *Gateway) event(typ string, data any) Event { return job.NewEvent(typ, data, g.now()) }

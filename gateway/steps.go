@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hourglasshq/hourglass/gateway/job"
 	"github.com/hourglasshq/hourglass/internal/catalog"
 	"github.com/hourglasshq/hourglass/magichour"
 	"github.com/hourglasshq/hourglass/magichour/webhook"
@@ -34,24 +35,13 @@ func (g *Gateway) submit(ctx context.Context, j *Job) error {
 			return ctx.Err()
 		}
 		now := g.now()
-		release(j)
-		j.Attempts++
-		ev := g.event("upload_failed", map[string]any{"error": err.Error(), "attempt": j.Attempts})
-		u := JobUpdate{Job: j, Events: []Event{ev}}
-		if errors.Is(err, errUploadMissing) || j.Attempts >= g.cfg.MaxAttempts {
-			j.Status, j.ErrorCode, j.ErrorMessage = StatusError, "upload_failed", err.Error()
-			j.FinishedAt, j.NextRunAt = now, time.Time{}
-			u.CreditsDelta, j.Credits = -j.Credits, 0
-		} else {
-			j.NextRunAt = now.Add(g.backoff(j.Attempts))
-		}
-		return g.save(ctx, u)
+		return g.persist(ctx)(j.UploadFailed(now, err, g.retry(j, errors.Is(err, errUploadMissing), now)))
 	}
 
 	firstTry := j.UpdatedAt.Equal(j.CreatedAt)
-	u := JobUpdate{Job: j, Events: []Event{g.event("create_sent", map[string]any{"tool": j.Tool, "attempt": j.Attempts + 1})}}
+	var limit int
 	if t, err := g.store.Tenant(ctx, j.TenantID); err == nil && t.MaxInFlight != nil {
-		u.InFlightLimit, u.ThrottleFor = *t.MaxInFlight, g.cfg.ThrottleRetry
+		limit = *t.MaxInFlight
 	}
 	// The rate limiter's token first: waiting for it in creating would
 	// turn every job a crash interrupts there into create_outcome_unknown
@@ -59,19 +49,17 @@ func (g *Gateway) submit(ctx context.Context, j *Job) error {
 	if err := g.upWait(ctx); err != nil {
 		return err
 	}
-	j.Status = StatusCreating
-	j.NextRunAt = g.now() // claimable again once the lease expires, if we die
+	c, err := j.StartCreate(g.now())
+	if err != nil {
+		return err
+	}
+	u := update(c)
+	u.InFlightLimit, u.ThrottleFor = limit, g.cfg.ThrottleRetry
 	err = g.save(ctx, u)
 	if errors.Is(err, ErrThrottled) {
 		// The tenant is at max_in_flight: stay pending, queued locally.
-		j.Status = StatusPending
-		j.NextRunAt = g.now().Add(g.cfg.ThrottleRetry)
-		release(j)
-		tu := JobUpdate{Job: j}
-		if firstTry {
-			tu.Events = []Event{g.event("queued_locally", map[string]any{"reason": "tenant max_in_flight reached", "max_in_flight": u.InFlightLimit})}
-		}
-		return g.save(ctx, tu)
+		now := g.now()
+		return g.persist(ctx)(j.Throttled(now, now.Add(g.cfg.ThrottleRetry), firstTry, limit))
 	}
 	if err != nil {
 		return err
@@ -82,7 +70,6 @@ func (g *Gateway) submit(ctx context.Context, j *Job) error {
 		(*h)(res.ID) // tests: let the project's webhooks arrive first
 	}
 	now := g.now()
-	release(j)
 	switch {
 	case err == nil:
 		return g.recordOrHold(ctx, j, res, now) // held.go: never orphan a billed create
@@ -96,27 +83,18 @@ func (g *Gateway) submit(ctx context.Context, j *Job) error {
 		} else if errors.Is(err, magichour.ErrInvalidRequest) {
 			code = "invalid_params"
 		}
-		j.Status, j.ErrorCode, j.ErrorMessage = StatusError, code, err.Error()
-		j.FinishedAt, j.NextRunAt = now, time.Time{}
-		delta := -j.Credits // nothing was created: release the reservation
-		j.Credits = 0
-		return g.save(ctx, JobUpdate{Job: j, CreditsDelta: delta, Events: []Event{g.event("error", map[string]any{"code": code, "message": err.Error()})}})
+		return g.persist(ctx)(j.CreateRefused(now, code, err.Error()))
 	default:
 		// The SDK guarantees no job was made (refused connection, 429,
 		// 502/503 without an id): back to pending, later.
-		j.Attempts++
-		j.Status = StatusPending
-		ev := g.event("create_failed", map[string]any{"error": err.Error(), "attempt": j.Attempts})
-		u := JobUpdate{Job: j, Events: []Event{ev}}
-		if j.Attempts >= g.cfg.MaxAttempts {
-			j.Status, j.ErrorCode, j.ErrorMessage = StatusError, "create_failed", err.Error()
-			j.FinishedAt, j.NextRunAt = now, time.Time{}
-			u.CreditsDelta, j.Credits = -j.Credits, 0
-		} else {
-			j.NextRunAt = now.Add(g.backoff(j.Attempts))
-		}
-		return g.save(ctx, u)
+		return g.persist(ctx)(j.CreateFailed(now, err, g.retry(j, false, now)))
 	}
+}
+
+// retry decides the outcome of a failed step of j (its next attempt).
+func (g *Gateway) retry(j *Job, permanent bool, now time.Time) job.Retry {
+	n := j.Attempts + 1
+	return job.Retry{Final: permanent || n >= g.cfg.MaxAttempts, At: now.Add(g.backoff(n))}
 }
 
 func permanentCreateError(err error) bool {
@@ -132,31 +110,24 @@ func permanentCreateError(err error) bool {
 // anyway: it is the answer to that unknown.
 func (g *Gateway) recordCreated(ctx context.Context, j *Job, res *magichour.CreateResponse, now time.Time) error {
 	for range 3 {
-		j.Status, j.UpstreamID, j.UpstreamStatus = StatusSubmitted, res.ID, "queued"
-		j.ErrorCode, j.ErrorMessage, j.FinishedAt = "", "", time.Time{}
-		delta := int64(res.CreditsCharged) - j.Credits
-		j.Credits = int64(res.CreditsCharged)
-		j.SubmittedAt, j.Attempts, j.Polls = now, 0, 0
-		j.ExpectedAt = now.Add(g.expected(j.Tool))
-		j.NextRunAt = j.ExpectedAt
-		release(j)
-		err := g.save(ctx, JobUpdate{Job: j, CreditsDelta: delta, Events: []Event{g.event("submitted", map[string]any{
-			"upstream_id": res.ID, "credits": res.CreditsCharged, "expected_at": j.ExpectedAt})}})
+		c, err := j.Created(now, res.ID, int64(res.CreditsCharged), now.Add(g.expected(j.Tool)))
+		if err == nil {
+			err = g.save(ctx, update(c))
+		}
 		if !errors.Is(err, ErrConflict) {
 			if err == nil {
 				g.nudge()
 				// Webhooks that outran this answer wait in the inbox.
 				g.drainInbox(context.WithoutCancel(ctx), res.ID)
+			} else if errors.Is(err, job.ErrIllegal) {
+				g.log.Error("gateway: created upstream but the job moved on", "job", j.ID, "status", j.Status, "upstream_id", res.ID)
+				return fmt.Errorf("%w: %w", ErrConflict, err)
 			}
 			return err
 		}
 		cur, rerr := g.store.Job(context.WithoutCancel(ctx), "", j.ID)
 		if rerr != nil {
 			return rerr
-		}
-		if cur.Status != StatusCreating && cur.Status != StatusCreateOutcomeUnknown {
-			g.log.Error("gateway: created upstream but the job moved on", "job", j.ID, "status", cur.Status, "upstream_id", res.ID)
-			return err
 		}
 		*j = *cur
 	}
@@ -165,26 +136,12 @@ func (g *Gateway) recordCreated(ctx context.Context, j *Job, res *magichour.Crea
 
 // finishUnknown parks a job whose create may or may not have happened.
 func (g *Gateway) finishUnknown(ctx context.Context, j *Job, why string) error {
-	now := g.now()
-	j.Status, j.ErrorCode, j.ErrorMessage = StatusCreateOutcomeUnknown, "create_outcome_unknown", why
-	j.FinishedAt, j.NextRunAt = now, time.Time{}
-	release(j)
 	g.log.Warn("gateway: create outcome unknown; not resending", "job", j.ID, "tool", j.Tool, "why", why)
-	return g.save(ctx, JobUpdate{Job: j, Events: []Event{g.event("create_outcome_unknown", map[string]any{"reason": why})}})
+	return g.persist(ctx)(j.OutcomeUnknown(g.now(), why))
 }
 
-// upstreamState is a project as seen by a poll or a webhook.
-type upstreamState struct {
-	Raw            json.RawMessage // the project as received, for the drop-in API
-	Status         string
-	ErrorCode      string
-	ErrorMessage   string
-	CreditsCharged int
-	Downloads      []Output
-}
-
-func stateFromProject(p *magichour.Project) upstreamState {
-	st := upstreamState{Status: string(p.Status), CreditsCharged: p.CreditsCharged}
+func stateFromProject(p *magichour.Project) job.Upstream {
+	st := job.Upstream{Status: string(p.Status), CreditsCharged: p.CreditsCharged}
 	st.Raw, _ = json.Marshal(p)
 	if p.Error != nil {
 		st.ErrorCode, st.ErrorMessage = p.Error.Code, p.Error.Message
@@ -195,8 +152,8 @@ func stateFromProject(p *magichour.Project) upstreamState {
 	return st
 }
 
-func stateFromWebhook(p webhook.Project) upstreamState {
-	st := upstreamState{Status: string(p.Status), CreditsCharged: p.CreditsCharged}
+func stateFromWebhook(p webhook.Project) job.Upstream {
+	st := job.Upstream{Status: string(p.Status), CreditsCharged: p.CreditsCharged}
 	st.Raw, _ = json.Marshal(p)
 	if p.Error != nil {
 		st.ErrorCode, st.ErrorMessage = p.Error.Code, p.Error.Message
@@ -205,115 +162,27 @@ func stateFromWebhook(p webhook.Project) upstreamState {
 		st.Downloads = append(st.Downloads, Output{Index: i, UpstreamURL: d.URL, ExpiresAt: d.ExpiresAt})
 	}
 	return st
-}
-
-// rank orders the tracking statuses so that late or reordered news never
-// moves a job backwards.
-func rank(s Status) int {
-	switch s {
-	case StatusSubmitted:
-		return 0
-	case StatusQueued:
-		return 1
-	case StatusRendering:
-		return 2
-	}
-	return 3
-}
-
-// apply advances a tracked job with what upstream says. It reports whether
-// the job's state changed; the update carries the events and outputs.
-func (g *Gateway) apply(j *Job, st upstreamState, now time.Time) (JobUpdate, bool) {
-	u := JobUpdate{Job: j}
-	if !j.Status.Tracking() {
-		return u, false
-	}
-	j.UpstreamStatus = st.Status
-	var next Status
-	switch st.Status {
-	case "draft", "queued":
-		next = StatusQueued
-	case "rendering":
-		next = StatusRendering
-	case "complete":
-		next = StatusStoring
-	case "error":
-		next = StatusError
-	case "canceled":
-		next = StatusCanceled
-	default:
-		return u, false
-	}
-	if rank(next) <= rank(j.Status) {
-		return u, false
-	}
-	prev := j.Status
-	j.Status = next
-	j.Attempts = 0
-	if next == StatusStoring || next == StatusError || next == StatusCanceled {
-		j.UpstreamProject = st.Raw
-	}
-	switch next {
-	case StatusStoring:
-		if len(st.Downloads) == 0 {
-			j.Status, j.ErrorCode, j.ErrorMessage = StatusError, "no_outputs", "the project completed without any download"
-			j.FinishedAt, j.NextRunAt = now, time.Time{}
-			break
-		}
-		if st.CreditsCharged > 0 {
-			u.CreditsDelta = int64(st.CreditsCharged) - j.Credits
-			j.Credits = int64(st.CreditsCharged)
-		}
-		u.Outputs = st.Downloads
-		j.NextRunAt = now
-		release(j) // a poll in flight loses its save; the store step starts now
-	case StatusError, StatusCanceled:
-		if next == StatusError {
-			j.ErrorCode, j.ErrorMessage = st.ErrorCode, st.ErrorMessage
-			if j.ErrorCode == "" {
-				j.ErrorCode = "unknown_error"
-			}
-		} else {
-			j.ErrorCode, j.ErrorMessage = "canceled", "the project was canceled on Magic Hour"
-		}
-		u.CreditsDelta = -j.Credits // refunded upstream
-		j.Credits = 0
-		j.FinishedAt, j.NextRunAt = now, time.Time{}
-	}
-	u.Events = append(u.Events, g.event("status", map[string]any{"from": prev, "to": j.Status}))
-	return u, true
 }
 
 // poll reads a tracked job's project (the fallback when no webhook came).
 func (g *Gateway) poll(ctx context.Context, j *Job) error {
 	p, err := g.upGetProject(ctx, j.Kind, j.UpstreamID)
 	now := g.now()
-	release(j)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		j.Attempts++
-		ev := g.event("poll_failed", map[string]any{"error": err.Error(), "attempt": j.Attempts})
-		if errors.Is(err, magichour.ErrNotFound) || j.Attempts >= g.cfg.MaxAttempts {
-			code := "poll_failed"
-			if errors.Is(err, magichour.ErrNotFound) {
-				code = "upstream_not_found"
-			}
-			j.Status, j.ErrorCode, j.ErrorMessage = StatusError, code, err.Error()
-			j.FinishedAt, j.NextRunAt = now, time.Time{}
-		} else {
-			j.NextRunAt = now.Add(g.backoff(j.Attempts))
+		code := "poll_failed"
+		if errors.Is(err, magichour.ErrNotFound) {
+			code = "upstream_not_found"
 		}
-		return g.save(ctx, JobUpdate{Job: j, Events: []Event{ev}})
+		return g.persist(ctx)(j.PollFailed(now, err, code, g.retry(j, errors.Is(err, magichour.ErrNotFound), now)))
 	}
-	j.Polls++
-	u, changed := g.apply(j, stateFromProject(p), now)
-	u.Events = append([]Event{g.event("poll", map[string]any{"upstream_status": p.Status, "poll": j.Polls})}, u.Events...)
-	if !changed || j.Status.Tracking() {
-		j.NextRunAt = now.Add(g.pollInterval(j))
+	c, changed, err := j.Polled(now, stateFromProject(p), g.pollInterval(j))
+	if err != nil {
+		return err
 	}
-	if err := g.save(ctx, u); err != nil {
+	if err := g.save(ctx, update(c)); err != nil {
 		return err
 	}
 	if changed {
@@ -336,28 +205,22 @@ func (g *Gateway) storeOutputs(ctx context.Context, j *Job) error {
 			continue
 		}
 		if err := g.storeOne(ctx, j, outs, i, &refreshed); err != nil {
+			if errors.Is(err, ErrConflict) {
+				return err // the job changed (deleted, ...): its file is discarded
+			}
 			failure = fmt.Errorf("output %d: %w", i, err)
 			break
 		}
 	}
 	now := g.now()
-	release(j)
 	if failure != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		j.Attempts++
-		ev := g.event("store_failed", map[string]any{"error": failure.Error(), "attempt": j.Attempts})
-		if j.Attempts >= g.cfg.MaxAttempts {
-			j.Status, j.ErrorCode, j.ErrorMessage = StatusError, "store_failed", failure.Error()
-			j.FinishedAt, j.NextRunAt = now, time.Time{}
-		} else {
-			j.NextRunAt = now.Add(g.backoff(j.Attempts))
-		}
-		g.log.Warn("gateway: storing outputs failed", "job", j.ID, "attempt", j.Attempts, "err", failure)
-		return g.save(ctx, JobUpdate{Job: j, Events: []Event{ev}})
+		g.log.Warn("gateway: storing outputs failed", "job", j.ID, "attempt", j.Attempts+1, "err", failure)
+		return g.persist(ctx)(j.StoreFailed(now, failure, g.retry(j, false, now)))
 	}
-	evs := []Event{g.event("stored", map[string]any{"outputs": len(outs)})}
+	var evs []Event
 	if j.DeleteUpstream && j.UpstreamID != "" {
 		// The guide's clean-up step: every output is safe, so the Magic
 		// Hour project can go. A failure is recorded, not retried: the
@@ -370,8 +233,7 @@ func (g *Gateway) storeOutputs(ctx context.Context, j *Job) error {
 		}
 		now = g.now()
 	}
-	j.Status, j.FinishedAt, j.NextRunAt, j.Attempts = StatusStored, now, time.Time{}, 0
-	return g.save(ctx, JobUpdate{Job: j, Events: evs})
+	return g.persist(ctx)(j.Stored(now, len(outs), evs...))
 }
 
 // errExpired marks a download URL the storage host refused (expired).
@@ -452,11 +314,25 @@ func (g *Gateway) download(ctx context.Context, j *Job, o *Output) error {
 		_ = g.storage.Delete(context.WithoutCancel(ctx), key)
 		return fmt.Errorf("download truncated: got %d of %d bytes", size, resp.ContentLength)
 	}
-	g.metrics.storedBytes.Add(float64(size))
 	o.StorageKey, o.Size, o.SHA256, o.StoredAt = key, size, sum, g.now()
 	o.ContentType = resp.Header.Get("Content-Type")
 	sctx := context.WithoutCancel(ctx)
-	return g.store.UpdateOutput(sctx, *o, g.event2(j.ID, "output_stored", map[string]any{"index": o.Index, "size": size, "sha256": sum}))
+	// The commit checks that the job is still the one this step claimed
+	// (storing, same version): a job deleted (or otherwise changed) during
+	// the download does not get the output; its file is discarded.
+	err = g.store.CommitOutput(sctx, j, *o, g.event2(j.ID, "output_stored", map[string]any{"index": o.Index, "size": size, "sha256": sum}))
+	if errors.Is(err, ErrConflict) {
+		if derr := g.storage.Delete(sctx, key); derr != nil {
+			g.log.Warn("gateway: discard the output of a changed job", "job", j.ID, "key", key, "err", derr)
+		}
+		o.StorageKey, o.Size, o.SHA256, o.StoredAt = "", 0, "", time.Time{}
+		g.log.Info("gateway: output discarded: the job changed while it was downloaded", "job", j.ID, "index", o.Index)
+		return err
+	}
+	if err == nil {
+		g.metrics.storedBytes.Add(float64(size))
+	}
+	return err
 }
 
 // storageKey is "<tenant>/<shard>/<job>-<index><ext>", the extension

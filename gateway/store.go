@@ -12,147 +12,6 @@ import (
 	"github.com/jonboulle/clockwork"
 )
 
-// Status is the state of a gateway job.
-//
-//	pending → creating → submitted → queued → rendering → storing → stored
-//	                 ↘ create_outcome_unknown        ↘ error | canceled
-type Status string
-
-// Job statuses.
-const (
-	// StatusPending: accepted, not yet sent upstream.
-	StatusPending Status = "pending"
-	// StatusCreating: the create intent is recorded and the upstream create
-	// may be on the wire. A job found here with an expired lease is never
-	// sent again: it moves to StatusCreateOutcomeUnknown.
-	StatusCreating Status = "creating"
-	// StatusSubmitted, StatusQueued, StatusRendering: the upstream project
-	// exists (UpstreamID is set) and is being tracked.
-	StatusSubmitted Status = "submitted"
-	StatusQueued    Status = "queued"
-	StatusRendering Status = "rendering"
-	// StatusStoring: the upstream project completed; outputs are being
-	// copied to storage.
-	StatusStoring Status = "storing"
-	// StatusStored: every output is in storage, verified. Terminal.
-	StatusStored Status = "stored"
-	// StatusError: the upstream job failed, the create was refused, or the
-	// outputs could not be stored. Terminal.
-	StatusError Status = "error"
-	// StatusCanceled: canceled upstream (dashboard) or by the client. Terminal.
-	StatusCanceled Status = "canceled"
-	// StatusCreateOutcomeUnknown: the create may or may not have reached
-	// Magic Hour (the answer was lost or the gateway crashed while it was in
-	// flight). The job is not created again; an operator decides. Terminal.
-	StatusCreateOutcomeUnknown Status = "create_outcome_unknown"
-)
-
-var allStatuses = []Status{StatusPending, StatusCreating, StatusSubmitted, StatusQueued, StatusRendering,
-	StatusStoring, StatusStored, StatusError, StatusCanceled, StatusCreateOutcomeUnknown}
-
-// Terminal reports whether no more work will happen on a job in status s.
-func (s Status) Terminal() bool {
-	return s == StatusStored || s == StatusError || s == StatusCanceled || s == StatusCreateOutcomeUnknown
-}
-
-// Tracking reports whether the upstream project exists and is not finished.
-func (s Status) Tracking() bool {
-	return s == StatusSubmitted || s == StatusQueued || s == StatusRendering
-}
-
-// Valid reports whether s is a known status.
-func (s Status) Valid() bool {
-	for _, x := range allStatuses {
-		if s == x {
-			return true
-		}
-	}
-	return false
-}
-
-// Tenant is an app using the gateway.
-type Tenant struct {
-	ID      string
-	Name    string
-	KeyHash string // hex sha256 of the tenant's API key
-	// Secret signs the callbacks sent to the tenant's callback URLs.
-	Secret string
-	// CreditBudget caps CreditsUsed; nil means no limit. A job's
-	// estimated credits are reserved (added to CreditsUsed) when it is
-	// accepted and corrected to the charged amount later.
-	CreditBudget *int64
-	CreditsUsed  int64
-	// MaxInFlight caps the tenant's jobs being created or rendered upstream
-	// at once; jobs beyond it stay pending. nil means no limit.
-	MaxInFlight *int
-	// DeleteUpstreamAfterStore is the default of a job's DeleteUpstream.
-	DeleteUpstreamAfterStore bool
-	CreatedAt                time.Time
-}
-
-// Job is one generation request and its whole lifecycle.
-type Job struct {
-	ID             string
-	TenantID       string
-	Tool           string
-	Kind           string
-	Params         json.RawMessage
-	Status         Status
-	UpstreamID     string
-	UpstreamStatus string
-	IdempotencyKey string
-	Metadata       json.RawMessage
-	CallbackURL    string
-	Credits        int64
-	ErrorCode      string
-	ErrorMessage   string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	SubmittedAt    time.Time // upstream id recorded
-	ExpectedAt     time.Time // when the upstream result is expected (p50)
-	FinishedAt     time.Time
-	NextRunAt      time.Time // zero: no work due
-	LeaseOwner     string
-	LeaseUntil     time.Time
-	Attempts       int // failures of the current step
-	Polls          int
-	Version        int64 // bumped by every state change (optimistic concurrency)
-	// DeleteUpstream deletes the Magic Hour project once every output is
-	// stored (the integration guide's clean-up step).
-	DeleteUpstream bool
-	// UpstreamProject is the upstream project (JSON) as seen when it
-	// finished, for the drop-in API's project shape.
-	UpstreamProject json.RawMessage
-	// DeletedAt is set when the job was deleted through the drop-in API.
-	DeletedAt time.Time
-
-	// loadedStatus is the status the job had when read (or last saved):
-	// a save that changes it may enqueue a callback.
-	loadedStatus Status
-}
-
-// Output is one file of a finished job.
-type Output struct {
-	JobID       string
-	Index       int
-	UpstreamURL string
-	ExpiresAt   time.Time
-	StorageKey  string
-	Size        int64
-	SHA256      string
-	ContentType string
-	StoredAt    time.Time // zero until the copy is safe
-}
-
-// Event is one entry of a job's timeline.
-type Event struct {
-	ID        int64
-	JobID     string
-	Type      string
-	Data      json.RawMessage
-	CreatedAt time.Time
-}
-
 // JobFilter selects jobs for listing. Jobs come newest first; Cursor is
 // the id of the last job of the previous page.
 type JobFilter struct {
@@ -243,6 +102,11 @@ type Store interface {
 	Outputs(ctx context.Context, jobID string) ([]Output, error)
 	// UpdateOutput saves o and adds evs (the job's timeline) atomically.
 	UpdateOutput(ctx context.Context, o Output, evs ...Event) error
+	// CommitOutput saves a stored output o of j and adds evs, atomically,
+	// only if j is still storing at j.Version (else ErrConflict, nothing
+	// saved); it bumps the job's version (j.Version too), so a concurrent
+	// change of the job and this commit cannot both succeed.
+	CommitOutput(ctx context.Context, j *Job, o Output, evs ...Event) error
 	AddEvent(ctx context.Context, ev Event) error
 	// Events returns a job's events with id > after, oldest first.
 	Events(ctx context.Context, jobID string, after int64, limit int) ([]Event, error)
@@ -471,7 +335,7 @@ func scanJob(row scanner) (*Job, error) {
 	}
 	j.Params = json.RawMessage(params)
 	j.Status = Status(status)
-	j.loadedStatus = j.Status
+	j.MarkSaved()
 	j.DeleteUpstream = delUp != 0
 	if upProject.Valid {
 		j.UpstreamProject = json.RawMessage(upProject.String)
@@ -523,7 +387,7 @@ func (s *sqlStore) CreateJob(ctx context.Context, j *Job, ev Event) (*Job, bool,
 		return nil, false, err
 	}
 	if created {
-		j.loadedStatus = j.Status
+		j.MarkSaved()
 		return j, true, nil
 	}
 	existing, err := scanJob(s.r.QueryRowContext(ctx, s.d.q("SELECT "+jobCols+" FROM jobs WHERE tenant_id = ? AND idempotency_key = ?"),
@@ -635,7 +499,7 @@ func (s *sqlStore) UpdateJob(ctx context.Context, u JobUpdate) error {
 	})
 	if err == nil {
 		j.Version++
-		j.loadedStatus = j.Status
+		j.MarkSaved()
 	}
 	if errors.Is(err, ErrThrottled) && u.ThrottleFor > 0 {
 		// Remember it outside the failed transaction: the claim skips the
@@ -715,30 +579,50 @@ func (s *sqlStore) Outputs(ctx context.Context, jobID string) ([]Output, error) 
 }
 
 func (s *sqlStore) UpdateOutput(ctx context.Context, o Output, evs ...Event) error {
-	var size any
-	if !o.StoredAt.IsZero() {
-		size = o.Size
-	}
-	return s.tx(ctx, func(tx *sqlTx) error {
-		res, err := tx.ExecContext(ctx, s.d.q("UPDATE outputs SET upstream_url = ?, expires_at = ?, storage_key = ?, size = ?, "+
-			"sha256 = ?, content_type = ?, stored_at = ? WHERE job_id = ? AND idx = ?"),
-			o.UpstreamURL, ntime(o.ExpiresAt), nstr(o.StorageKey), size, nstr(o.SHA256), nstr(o.ContentType), ntime(o.StoredAt), o.JobID, o.Index)
+	return s.tx(ctx, func(tx *sqlTx) error { return s.updateOutput(ctx, tx, o, evs) })
+}
+
+func (s *sqlStore) CommitOutput(ctx context.Context, j *Job, o Output, evs ...Event) error {
+	err := s.tx(ctx, func(tx *sqlTx) error {
+		res, err := tx.ExecContext(ctx, s.d.q("UPDATE jobs SET version = version + 1 WHERE id = ? AND version = ? AND status = ?"),
+			j.ID, j.Version, string(StatusStoring))
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
+			return ErrConflict
 		}
-		for _, ev := range evs {
-			if ev.JobID == "" {
-				ev.JobID = o.JobID
-			}
-			if err := s.addEvent(ctx, tx, ev); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.updateOutput(ctx, tx, o, evs)
 	})
+	if err == nil {
+		j.Version++
+	}
+	return err
+}
+
+func (s *sqlStore) updateOutput(ctx context.Context, tx *sqlTx, o Output, evs []Event) error {
+	var size any
+	if !o.StoredAt.IsZero() {
+		size = o.Size
+	}
+	res, err := tx.ExecContext(ctx, s.d.q("UPDATE outputs SET upstream_url = ?, expires_at = ?, storage_key = ?, size = ?, "+
+		"sha256 = ?, content_type = ?, stored_at = ? WHERE job_id = ? AND idx = ?"),
+		o.UpstreamURL, ntime(o.ExpiresAt), nstr(o.StorageKey), size, nstr(o.SHA256), nstr(o.ContentType), ntime(o.StoredAt), o.JobID, o.Index)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	for _, ev := range evs {
+		if ev.JobID == "" {
+			ev.JobID = o.JobID
+		}
+		if err := s.addEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // --- events ---

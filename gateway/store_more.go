@@ -9,62 +9,6 @@ import (
 	"time"
 )
 
-// Upload is a file a tenant uploaded to the gateway (drop-in upload URL
-// or POST /api/uploads). Jobs refer to it by FilePath(); the worker
-// uploads it to Magic Hour before the create (once: UpstreamPath).
-type Upload struct {
-	ID           string
-	TenantID     string
-	Media        string // image, video, audio
-	Ext          string
-	TokenHash    string // hex sha256 of the PUT token (drop-in upload URLs)
-	StorageKey   string
-	Size         int64
-	SHA256       string
-	UpstreamPath string
-	CreatedAt    time.Time
-	ExpiresAt    time.Time // the upload URL's expiry
-	StoredAt     time.Time // zero until the bytes are stored
-}
-
-// Callback is one event to deliver to a job's callback_url.
-type Callback struct {
-	ID          int64
-	JobID       string
-	TenantID    string
-	Type        string // job.stored, job.error, ...
-	URL         string
-	Body        []byte
-	Status      string // pending, delivered, failed
-	Attempts    int
-	NextRunAt   time.Time
-	LeaseOwner  string
-	LeaseUntil  time.Time
-	LastCode    int
-	LastError   string
-	CreatedAt   time.Time
-	DeliveredAt time.Time
-}
-
-// CallbackAttempt is one try at delivering a Callback.
-type CallbackAttempt struct {
-	ID         int64
-	CallbackID int64
-	JobID      string
-	Attempt    int
-	StatusCode int
-	Error      string
-	Duration   time.Duration
-	CreatedAt  time.Time
-}
-
-// Callback statuses.
-const (
-	CallbackPending   = "pending"
-	CallbackDelivered = "delivered"
-	CallbackFailed    = "failed"
-)
-
 // extraStore is the part of Store added with the drop-in API, callbacks,
 // limits and operations.
 type extraStore interface {

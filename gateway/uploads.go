@@ -37,9 +37,9 @@ func uploadRef(s string) (string, bool) {
 	return id, strings.HasPrefix(id, "upl_")
 }
 
-func (u *Upload) filePath() string { return uploadRefPrefix + u.ID + "." + u.Ext }
+func uploadFilePath(u *Upload) string { return uploadRefPrefix + u.ID + "." + u.Ext }
 
-func (u *Upload) storageKey() string { return "uploads/" + u.TenantID + "/" + u.ID + "." + u.Ext }
+func uploadStorageKey(u *Upload) string { return "uploads/" + u.TenantID + "/" + u.ID + "." + u.Ext }
 
 // newUpload records an upload slot for a tenant; it returns the PUT token.
 func (g *Gateway) newUpload(ctx context.Context, tenantID, ext string) (*Upload, string, error) {
@@ -61,7 +61,7 @@ func (g *Gateway) newUpload(ctx context.Context, tenantID, ext string) (*Upload,
 // storeUpload streams body into the upload's storage object, within
 // MaxUploadBytes.
 func (g *Gateway) storeUpload(ctx context.Context, w http.ResponseWriter, u *Upload, body io.Reader) (int, *apiError) {
-	size, sum, err := g.storage.Put(ctx, u.storageKey(), http.MaxBytesReader(w, io.NopCloser(body), g.cfg.MaxUploadBytes))
+	size, sum, err := g.storage.Put(ctx, uploadStorageKey(u), http.MaxBytesReader(w, io.NopCloser(body), g.cfg.MaxUploadBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -71,10 +71,10 @@ func (g *Gateway) storeUpload(ctx context.Context, w http.ResponseWriter, u *Upl
 		return http.StatusInternalServerError, &apiError{Code: "storage", Message: "could not store the file"}
 	}
 	if size == 0 {
-		_ = g.storage.Delete(context.WithoutCancel(ctx), u.storageKey())
+		_ = g.storage.Delete(context.WithoutCancel(ctx), uploadStorageKey(u))
 		return http.StatusBadRequest, &apiError{Code: "empty_file", Message: "the file is empty"}
 	}
-	u.StorageKey, u.Size, u.SHA256, u.StoredAt, u.UpstreamPath = u.storageKey(), size, sum, g.now(), ""
+	u.StorageKey, u.Size, u.SHA256, u.StoredAt, u.UpstreamPath = uploadStorageKey(u), size, sum, g.now(), ""
 	if err := g.store.UpdateUpload(ctx, u); err != nil {
 		return http.StatusInternalServerError, &apiError{Code: "internal", Message: "database error"}
 	}
@@ -126,7 +126,7 @@ func (g *Gateway) handleAPIUpload(w http.ResponseWriter, r *http.Request, c call
 		writeError(w, code, ae.Code, ae.Message, ae.Fields)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": u.ID, "file_path": u.filePath(), "media": u.Media,
+	writeJSON(w, http.StatusCreated, map[string]any{"id": u.ID, "file_path": uploadFilePath(u), "media": u.Media,
 		"size": u.Size, "sha256": u.SHA256})
 }
 

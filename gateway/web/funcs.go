@@ -94,7 +94,7 @@ func statusTone(s string) string {
 		return "done"
 	case "error", "create_outcome_unknown":
 		return "bad"
-	case "canceled":
+	case "canceled", "deleted":
 		return "muted"
 	case "pending", "creating":
 		return "wait"

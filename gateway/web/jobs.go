@@ -22,7 +22,7 @@ const pageSize = 25
 
 var statuses = []gateway.Status{gateway.StatusPending, gateway.StatusCreating, gateway.StatusSubmitted, gateway.StatusQueued,
 	gateway.StatusRendering, gateway.StatusStoring, gateway.StatusStored, gateway.StatusError, gateway.StatusCanceled,
-	gateway.StatusCreateOutcomeUnknown}
+	gateway.StatusCreateOutcomeUnknown, gateway.StatusDeleted}
 
 // rowView is one line of the jobs table (also sent over SSE).
 type rowView struct {
@@ -362,6 +362,8 @@ func describeEvent(ev gateway.Event) eventView {
 		e.Label, e.Detail, e.Tone = "Create outcome unknown", s("reason"), "bad"
 	case "canceled_by_client":
 		e.Label, e.Detail, e.Tone = "Canceled", "tracking canceled through the API", "bad"
+	case "deleted_by_client":
+		e.Label, e.Detail, e.Tone = "Deleted", "deleted through the "+s("api")+" API (was "+s("from")+")", "bad"
 	case "deleted":
 		e.Label, e.Detail = "Deleted", s("outputs_deleted")+" stored outputs deleted"
 	default:
