@@ -163,8 +163,16 @@ func New(opts ...Option) (*Emulator, error) {
 		baseURL: strings.TrimSuffix(cfg.baseURL, "/"),
 	}
 	e.resetLocked()
+	if err := e.restore(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
 	e.wg.Add(1)
 	go e.schedule()
+	if cfg.stateFile != "" {
+		e.wg.Add(1)
+		go e.persistLoop()
+	}
 	return e, nil
 }
 
@@ -217,6 +225,9 @@ func (e *Emulator) Close() error {
 		close(e.done)
 		e.wg.Wait()
 		e.client.CloseIdleConnections()
+		if perr := e.persist(); perr != nil {
+			e.log.Warn("emulator: save state at close", "err", perr)
+		}
 		err = os.RemoveAll(e.tmpDir)
 		if err != nil {
 			err = fmt.Errorf("emulator: remove temp dir: %w", err)

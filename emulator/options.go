@@ -25,6 +25,7 @@ type config struct {
 	webhookTries   int
 	webhookBackoff time.Duration
 	baseURL        string
+	stateFile      string // persist.go
 }
 
 func defaultConfig() config {

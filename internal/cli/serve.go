@@ -162,7 +162,7 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	}
 	hookURL := public + "/hooks/magichour"
 
-	up, err := openUpstream(ctx, cmd, upstreamOptions{secret: o.secret, hookURL: base + "/hooks/magichour",
+	up, err := openUpstream(ctx, cmd, upstreamOptions{secret: o.secret, hookURL: base + "/hooks/magichour", dataDir: dataDir(o.db),
 		emulatorSpeed: o.emulatorSpeed, upstreamSpeed: o.upstreamSpeed, userAgent: "hourglass-serve/" + Version, logger: logger})
 	if err != nil {
 		return err
@@ -283,6 +283,7 @@ type upstreamOptions struct {
 	upstreamSpeed float64 // speed of the upstream at --base-url (1 for Magic Hour)
 	userAgent     string
 	logger        *slog.Logger
+	dataDir       string // where the emulator keeps its state across restarts ("": memory only)
 }
 
 // upstream is what a gateway in this process talks to.
@@ -308,7 +309,7 @@ func openUpstream(ctx context.Context, cmd *cobra.Command, o upstreamOptions) (*
 		if u.secret == "" {
 			u.secret = "whsec_" + randomHex(16)
 		}
-		emu, err := emulator.Listen(context.WithoutCancel(ctx), "127.0.0.1:0",
+		emu, err := listenEmbeddedEmulator(ctx, o.dataDir, o.logger,
 			emulator.WithSpeed(o.emulatorSpeed), emulator.WithWebhookURL(o.hookURL), emulator.WithWebhookSecret(u.secret))
 		if err != nil {
 			return nil, fmt.Errorf("start the emulator: %w", err)
