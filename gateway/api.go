@@ -54,6 +54,7 @@ func (g *Gateway) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", g.metrics.handler())
 	g.dropInRoutes(mux)
+	g.batchRoutes(mux) // batches.go
 	return g.logRequests(mux)
 }
 
@@ -231,6 +232,8 @@ type jobJSON struct {
 	ExpectedAt     *time.Time      `json:"expected_at,omitempty"`
 	FinishedAt     *time.Time      `json:"finished_at,omitempty"`
 	Callbacks      []callbackJSON  `json:"callbacks,omitempty"`
+	BatchID        string          `json:"batch_id,omitempty"`
+	BatchLine      int             `json:"batch_line,omitempty"`
 }
 
 type outputJSON struct {
@@ -492,6 +495,7 @@ func (g *Gateway) handleGet(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	out := toJSON(baseURL(r), j, outs)
+	out.BatchID, out.BatchLine, _ = g.JobBatch(r.Context(), j.ID)
 	if j.CallbackURL != "" {
 		cbs, err := g.store.Callbacks(r.Context(), j.ID)
 		if err != nil {

@@ -50,7 +50,7 @@ type Options struct {
 	// Backend runs the jobs: NewAPIBackend or NewGatewayBackend.
 	Backend Backend
 	// Estimate returns a line's expected credits (for the cap and the
-	// dry run); nil counts 0.
+	// dry run); default EstimateCredits.
 	Estimate func(tool string, params json.RawMessage) int64
 	// TimeScale divides the catalog's medians for the ETA (an emulator's
 	// speed); default 1.
@@ -171,7 +171,7 @@ func Execute(ctx context.Context, opts Options) (*Summary, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Estimate == nil {
-		opts.Estimate = func(string, json.RawMessage) int64 { return 0 }
+		opts.Estimate = EstimateCredits
 	}
 	for tool, n := range opts.ToolConcurrency {
 		op := catalog.Lookup(tool)
@@ -512,3 +512,17 @@ func (s *Summary) fill() {
 
 // statusOrder lists statuses for the summary.
 var statusOrder = []string{StatusComplete, StatusSubmitted, "download_failed", StatusPending, StatusError, StatusCanceled, StatusOutcomeUnknown, StatusInvalid, StatusCreating}
+
+// EstimateCredits is the catalog's credit estimate of a line (0 for an
+// unknown tool).
+func EstimateCredits(tool string, params json.RawMessage) int64 {
+	op := catalog.Lookup(tool)
+	if op == nil {
+		return 0
+	}
+	var body map[string]any
+	if err := json.Unmarshal(params, &body); err != nil {
+		return 0
+	}
+	return op.EstimateCredits(body).Credits
+}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hourglasshq/hourglass/gateway"
 	"github.com/hourglasshq/hourglass/internal/batch"
 	"github.com/hourglasshq/hourglass/magichour"
 )
@@ -122,7 +121,7 @@ func runBatch(cmd *cobra.Command, input string, f *batchFlags) error {
 		Input: input, Manifest: f.manifest, OutDir: dir, NameTemplate: tmpl,
 		Concurrency: f.concurrency, ToolConcurrency: toolConc, MaxCredits: f.maxCredits,
 		DryRun: f.dryRun, SkipInvalid: f.skipInvalid, RetryFailed: f.retryFailed, ResendUnknown: f.resendUnkn,
-		Estimate: gateway.EstimateCredits, TTY: e.tty,
+		TTY: e.tty,
 	}
 	if !e.quiet {
 		opts.Progress = e.stderr
