@@ -392,7 +392,7 @@ func (g *Gateway) handleBatchGet(w http.ResponseWriter, r *http.Request, c calle
 	out := toBatchJSON(*s)
 	out.Jobs = []batchJobJSON{}
 	for _, j := range jobs {
-		jj := batchJobJSON{Line: j.Line, Key: batchLineKey(j.Key), JobID: j.JobID, Tool: j.Tool, Status: string(j.Status), Credits: j.Credits}
+		jj := batchJobJSON{Line: j.Line, Key: BatchLineKey(j.Key), JobID: j.JobID, Tool: j.Tool, Status: string(j.Status), Credits: j.Credits}
 		if j.ErrorCode != "" || j.ErrorMessage != "" {
 			jj.Error = &apiError{Code: j.ErrorCode, Message: j.ErrorMessage}
 		}
@@ -401,8 +401,8 @@ func (g *Gateway) handleBatchGet(w http.ResponseWriter, r *http.Request, c calle
 	writeJSON(w, http.StatusOK, out)
 }
 
-// batchLineKey is the line's own key from a job's batch-scoped key.
-func batchLineKey(jobKey string) string {
+// BatchLineKey is the line's own key from a job's batch-scoped key.
+func BatchLineKey(jobKey string) string {
 	rest, ok := strings.CutPrefix(jobKey, "batch/")
 	if !ok {
 		return jobKey

@@ -212,6 +212,9 @@ type detailView struct {
 	Events   []eventView
 	Pending  string // why there are no outputs yet
 	Terminal bool
+	// BatchID and BatchLine place the job in its batch, if any.
+	BatchID   string
+	BatchLine int
 }
 
 func prettyJSON(b []byte) string {
@@ -260,6 +263,7 @@ func (d *Dashboard) detail(ctx context.Context, u *user, id string) (*detailView
 	dv := &detailView{Row: makeRow(j, d.tenantNames(ctx, u), u.Admin, d.gw.Now()), Job: j,
 		Params: prettyJSON(j.Params), Metadata: prettyJSON(j.Metadata), Terminal: j.Status.Terminal()}
 	dv.Outputs = d.outputViews(ctx, j, outs)
+	dv.BatchID, dv.BatchLine, _ = d.gw.JobBatch(ctx, j.ID)
 	if len(outs) == 0 {
 		switch {
 		case j.Status == gateway.StatusStored:

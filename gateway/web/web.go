@@ -107,6 +107,7 @@ func (d *Dashboard) routes() {
 	m.Handle("GET /submit", d.page(d.handleSubmitIndex))
 	m.Handle("GET /submit/{tool}", d.page(d.handleSubmitForm))
 	m.Handle("POST /submit/{tool}", post(d.handleSubmit))
+	d.batchRoutes(m) // batches.go
 	static, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/static/", http.FileServerFS(static))
 	m.Handle("GET /static/", d.asset(func(w http.ResponseWriter, r *http.Request, _ *user) {
