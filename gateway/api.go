@@ -310,37 +310,52 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request, c caller)
 		writeError(w, http.StatusBadRequest, "bad_body", "could not read the request body", nil)
 		return
 	}
-	var req submitRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed_json", "malformed JSON: "+err.Error(), nil)
-		return
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "malformed_json", "malformed JSON: trailing data after the object", nil)
+	req, status, apiErr := decodeSubmit(body)
+	if apiErr != nil {
+		writeError(w, status, apiErr.Code, apiErr.Message, apiErr.Fields)
 		return
 	}
 	if req.IdempotencyKey == "" {
 		req.IdempotencyKey = r.Header.Get("Idempotency-Key")
 	}
-	job, status, apiErr := g.validateSubmit(&req)
-	if apiErr != nil {
-		writeError(w, status, apiErr.Code, apiErr.Message, apiErr.Fields)
-		return
-	}
-	got, created, status, apiErr := g.accept(r.Context(), c.Tenant, job, req.DeleteUpstream)
+	job, created, status, apiErr := g.submitJob(r.Context(), c.Tenant, req)
 	if apiErr != nil {
 		writeError(w, status, apiErr.Code, apiErr.Message, apiErr.Fields)
 		return
 	}
 	if !created {
-		outs, _ := g.store.Outputs(r.Context(), got.ID)
-		writeJSON(w, http.StatusOK, toJSON(baseURL(r), got, outs))
+		outs, _ := g.store.Outputs(r.Context(), job.ID)
+		writeJSON(w, http.StatusOK, toJSON(baseURL(r), job, outs))
 		return
 	}
 	w.Header().Set("Location", "/api/jobs/"+job.ID)
 	writeJSON(w, http.StatusAccepted, toJSON(baseURL(r), job, nil))
+}
+
+// decodeSubmit reads POST /api/jobs's body strictly (unknown fields and
+// trailing data are refused).
+func decodeSubmit(body []byte) (submitRequest, int, *apiError) {
+	var req submitRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, http.StatusBadRequest, &apiError{Code: "malformed_json", Message: "malformed JSON: " + err.Error()}
+	}
+	if dec.More() {
+		return req, http.StatusBadRequest, &apiError{Code: "malformed_json", Message: "malformed JSON: trailing data after the object"}
+	}
+	return req, 0, nil
+}
+
+// submitJob validates a submission of tenant t against the catalog and
+// records it (accept): the job and whether it is new (false: an
+// idempotent repeat). The native API and the dashboard submit through it.
+func (g *Gateway) submitJob(ctx context.Context, t *Tenant, req submitRequest) (*Job, bool, int, *apiError) {
+	job, status, apiErr := g.validateSubmit(&req)
+	if apiErr != nil {
+		return nil, false, status, apiErr
+	}
+	return g.accept(ctx, t, job, req.DeleteUpstream)
 }
 
 // accept checks a validated job against the tenant (callback URL, uploads,

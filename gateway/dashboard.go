@@ -5,13 +5,11 @@ package gateway
 // through the same code, scoping and validation as the JSON API.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"time"
@@ -87,28 +85,30 @@ type SubmitResult struct {
 // SubmitAs submits a job as tenant t exactly as POST /api/jobs does (the
 // same validation, budget check and idempotency): body is the API's
 // request, {"tool", "params", ...}.
+//
+// It calls the same functions as the handler, in process (no HTTP).
 func (g *Gateway) SubmitAs(ctx context.Context, t *Tenant, body []byte) SubmitResult {
-	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/jobs", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	g.handleSubmit(rec, req, caller{Tenant: t})
-	res := SubmitResult{Status: rec.Code}
-	var out struct {
-		ID    string `json:"id"`
-		Error *struct {
-			Code    string         `json:"code"`
-			Message string         `json:"message"`
-			Fields  []FieldMessage `json:"fields"`
-		} `json:"error"`
+	if int64(len(body)) > g.cfg.MaxBodyBytes {
+		return SubmitResult{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+			Message: fmt.Sprintf("request body larger than %d bytes", g.cfg.MaxBodyBytes)}
 	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-		res.Code, res.Message = "internal", "unreadable answer from the submit handler"
-		return res
+	req, status, apiErr := decodeSubmit(body)
+	if apiErr == nil {
+		var j *Job
+		var created bool
+		j, created, status, apiErr = g.submitJob(ctx, t, req)
+		if apiErr == nil {
+			status = http.StatusOK
+			if created {
+				status = http.StatusAccepted
+			}
+			return SubmitResult{Status: status, JobID: j.ID}
+		}
 	}
-	if out.Error != nil {
-		res.Code, res.Message, res.Fields = out.Error.Code, out.Error.Message, out.Error.Fields
+	res := SubmitResult{Status: status, Code: apiErr.Code, Message: apiErr.Message}
+	for _, f := range apiErr.Fields {
+		res.Fields = append(res.Fields, FieldMessage(f))
 	}
-	res.JobID = out.ID
 	return res
 }
 
@@ -139,7 +139,7 @@ func (g *Gateway) CheckOutput(ctx context.Context, o Output) error {
 // ("api-assets/hourglass/upl_....png") goes in the job's params; the worker
 // uploads it to Magic Hour before the job's create.
 func (g *Gateway) UploadInput(ctx context.Context, tenantID, ext string, r io.Reader) (string, error) {
-	u, _, ae := g.receiveUpload(ctx, httptest.NewRecorder(), tenantID, ext, r)
+	u, _, ae := g.receiveUpload(ctx, nil, tenantID, ext, r)
 	if ae != nil {
 		return "", errors.New(ae.Message)
 	}

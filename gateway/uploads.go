@@ -59,7 +59,8 @@ func (g *Gateway) newUpload(ctx context.Context, tenantID, ext string) (*Upload,
 }
 
 // storeUpload streams body into the upload's storage object, within
-// MaxUploadBytes.
+// MaxUploadBytes. w is the request's writer (told to close the connection
+// after a too-large body); nil for a caller without HTTP (the dashboard).
 func (g *Gateway) storeUpload(ctx context.Context, w http.ResponseWriter, u *Upload, body io.Reader) (int, *apiError) {
 	size, sum, err := g.storage.Put(ctx, uploadStorageKey(u), http.MaxBytesReader(w, io.NopCloser(body), g.cfg.MaxUploadBytes))
 	if err != nil {
