@@ -46,6 +46,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("POST /api/uploads", g.auth(false, g.handleAPIUpload))
 	mux.HandleFunc("GET /api/account", g.auth(false, g.handleAccount))
 	mux.HandleFunc("POST /api/estimate", g.auth(false, g.handleEstimate))
+	mux.HandleFunc("GET /api/listen", g.auth(false, g.handleListen))
 	mux.HandleFunc("POST /api/admin/tenants", g.auth(true, g.handleCreateTenant))
 	mux.HandleFunc("GET /api/admin/tenants", g.auth(true, g.handleListTenants))
 	mux.HandleFunc("PATCH /api/admin/tenants/{id}", g.auth(true, g.handleUpdateTenant))

@@ -50,7 +50,7 @@ type callbackBody struct {
 func (g *Gateway) prepare(ctx context.Context, u *JobUpdate) {
 	j := u.Job
 	typ, ok := callbackTypes[j.Status]
-	if !ok || j.CallbackURL == "" || j.Status == j.SavedStatus() {
+	if !ok || (j.CallbackURL == "" && !g.listen.active()) || j.Status == j.SavedStatus() {
 		return
 	}
 	var outs []Output
@@ -61,6 +61,10 @@ func (g *Gateway) prepare(ctx context.Context, u *JobUpdate) {
 	body, err := json.Marshal(callbackBody{Type: typ, CreatedAt: now, Job: toJSON(g.cfg.PublicURL, j, outs)})
 	if err != nil {
 		g.log.Error("gateway: encode callback", "job", j.ID, "err", err)
+		return
+	}
+	g.listenCallback(j, typ, body) // listen.go
+	if j.CallbackURL == "" {
 		return
 	}
 	u.Callbacks = append(u.Callbacks, Callback{JobID: j.ID, TenantID: j.TenantID, Type: typ, URL: j.CallbackURL,

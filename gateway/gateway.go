@@ -228,6 +228,8 @@ type Gateway struct {
 	usage usageCache // tenants' storage usage, for the quota
 	held  holds      // creates whose upstream id is not saved yet
 
+	listen listenHub // GET /api/listen subscribers (listen.go)
+
 	urlKeyMu sync.Mutex
 	urlKey   []byte // signs the gateway's download URLs (from the Store)
 

@@ -60,6 +60,7 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	hash := hex.EncodeToString(sum[:])
 	ctx := r.Context()
 	j, err := g.store.JobByUpstreamID(ctx, ev.Payload.ID)
+	g.listenWebhook(j, ev.Payload.ID, string(ev.Type), body)
 	if errors.Is(err, ErrNotFound) {
 		// Not ours, or the create's answer is not recorded yet: keep it in
 		// the inbox (durably, before answering), where recording the
