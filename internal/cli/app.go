@@ -26,7 +26,7 @@ const emulatorSpeed = 50
 func register(root *cobra.Command) {
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(toolGroups()...)
-	root.AddCommand(newFilesCmd(), newFacesCmd(), newWebhookCmd(), newConfigCmd(), newListenCmd())
+	root.AddCommand(newFilesCmd(), newFacesCmd(), newWebhookCmd(), newConfigCmd(), newListenCmd(), newAdminCmd())
 }
 
 // noAPIFlags are the top-level commands that do not talk to Magic Hour
