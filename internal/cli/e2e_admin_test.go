@@ -59,7 +59,7 @@ func TestE2EAdmin(t *testing.T) {
 		t.Fatalf("create: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	r = hg(append([]string{"admin", "tenants", "update", created.ID, "--budget", "none", "--max-in-flight", "2"}, p...)...)
-	if r.code != 0 || !regexp.MustCompile(created.ID + `\s+acme\s+none\s+0\s+2\s`).MatchString(r.stdout) {
+	if r.code != 0 || !regexp.MustCompile(created.ID+`\s+acme\s+none\s+0\s+2\s`).MatchString(r.stdout) {
 		t.Fatalf("update: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	for _, bad := range [][]string{{"update", created.ID}, {"update", created.ID, "--budget", "-3"}, {"update", created.ID, "--max-in-flight", "0"}} {
@@ -119,7 +119,7 @@ func TestE2EAdmin(t *testing.T) {
 		t.Fatalf("rotate-key: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	r = hg(append([]string{"admin", "tenants", "disable", created.ID}, p...)...)
-	if r.code != 0 || !regexp.MustCompile(created.ID + `.*disabled`).MatchString(r.stdout) {
+	if r.code != 0 || !regexp.MustCompile(created.ID+`.*disabled`).MatchString(r.stdout) {
 		t.Fatalf("disable: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	if r := hg(append([]string{"admin", "tenants", "enable", created.ID}, p...)...); r.code != 0 || !strings.Contains(r.stdout, "active") {
