@@ -221,10 +221,8 @@ func dryRun(in *Input, opts Options) (*Summary, error) {
 				prev[r.Line.Key] = *r.Line.Prev
 			}
 		}
-	} else if es, err := ReadManifest(opts.Manifest); err == nil {
-		for _, e := range es {
-			prev[e.Key] = e
-		}
+	} else if known, err := readState(opts.Manifest); err == nil {
+		prev = known
 	}
 	type toolRow struct {
 		lines int

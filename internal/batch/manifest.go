@@ -183,6 +183,27 @@ type state struct {
 
 func journalPath(manifest string) string { return manifest + ".journal" }
 
+// readState returns the recorded entries of a manifest and its journal
+// (the journal's later entries win), by key.
+func readState(path string) (map[string]Entry, error) {
+	known := map[string]Entry{}
+	prev, err := ReadManifest(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range prev {
+		known[e.Key] = e
+	}
+	js, err := ReadManifest(journalPath(path))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range js {
+		known[e.Key] = e
+	}
+	return known, nil
+}
+
 // openState loads the manifest and the journal at path, and lays entries
 // out in the order of recs: a line keeps its recorded state when its key
 // is known (else it starts pending); records no longer in the input are
@@ -246,7 +267,8 @@ func openState(path string, recs []Record, fromInput bool) (*state, error) {
 	if err := s.flush(); err != nil {
 		return nil, err
 	}
-	jf, err := os.OpenFile(journalPath(path), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	// The manifest now holds everything the journal did: start it afresh.
+	jf, err := os.OpenFile(journalPath(path), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
