@@ -104,6 +104,9 @@ func openDB(ctx context.Context, dbURL string) (w, r *sql.DB, d dialect, err err
 				return nil, nil, dialect{}, fmt.Errorf("gateway: create database folder: %w", err)
 			}
 		}
+		if err := checkSQLiteFile(path); err != nil { // sqlite_check.go
+			return nil, nil, dialect{}, err
+		}
 		// busy_timeout still matters for other processes on the same file
 		// (a second replica, the sqlite3 shell, a checkpoint).
 		pragmas := "&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
@@ -115,7 +118,11 @@ func openDB(ctx context.Context, dbURL string) (w, r *sql.DB, d dialect, err err
 		w.SetMaxIdleConns(1)
 		if err := pingDB(ctx, w); err != nil { // creates the file, sets WAL
 			w.Close()
-			return nil, nil, dialect{}, fmt.Errorf("gateway: open sqlite %s: %w", path, err)
+			return nil, nil, dialect{}, sqliteOpenError(path, err)
+		}
+		if err := checkSQLiteIntegrity(ctx, w, path); err != nil {
+			w.Close()
+			return nil, nil, dialect{}, err
 		}
 		r, err := sql.Open("sqlite", "file:"+path+"?_txlock=deferred"+pragmas+"&_pragma=query_only(1)")
 		if err != nil {

@@ -135,6 +135,9 @@ type Config struct {
 	// save failed, so a restart does not orphan them (held.go, journal.go;
 	// put it on the data folder's disk). Empty: held in memory only.
 	CreateJournalDir string
+	// TempSweepAge: at start, temporary files of interrupted storage writes
+	// older than this are removed (default 10 minutes; negative: never).
+	TempSweepAge time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -200,6 +203,9 @@ func (c *Config) defaults() error {
 	}
 	setDur(&c.CleanupInterval, time.Hour)
 	setDur(&c.InboxTTL, time.Hour)
+	if c.TempSweepAge == 0 {
+		c.TempSweepAge = 10 * time.Minute
+	}
 	if c.UploadTTL == 0 {
 		c.UploadTTL = 7 * 24 * time.Hour
 	}
@@ -289,9 +295,10 @@ func New(cfg Config) (*Gateway, error) {
 		go func() { defer g.background.Done(); g.sendCallbacks(claimCtx) }()
 	}
 	{
-		g.background.Add(2)
+		g.background.Add(3)
 		go func() { defer g.background.Done(); g.cleanupLoop(claimCtx) }()
 		go func() { defer g.background.Done(); g.heldSaver(claimCtx) }()
+		go func() { defer g.background.Done(); g.sweepTemp(claimCtx) }()
 	}
 	return g, nil
 }
