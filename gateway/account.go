@@ -2,14 +2,18 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"time"
 )
 
 // handleAccount answers GET /api/account: the calling tenant, its credit
 // budget and what it has used, so agents and scripts can see what they may
-// still spend before they submit.
+// still spend before they submit. ?upstream=true adds the Magic Hour
+// account's tier and credits (only those: the email and subscription are
+// the operator's), or why they could not be read.
 func (g *Gateway) handleAccount(w http.ResponseWriter, r *http.Request, c caller) {
 	if !needTenant(w, c) {
 		return
@@ -21,7 +25,26 @@ func (g *Gateway) handleAccount(w http.ResponseWriter, r *http.Request, c caller
 	}
 	out := tenantJSON(t)
 	out["credits_remaining"] = remaining(t)
+	if r.URL.Query().Get("upstream") == "true" {
+		out["upstream"] = g.upstreamAccount(r.Context())
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// upstreamAccount reads the Magic Hour account behind the gateway.
+func (g *Gateway) upstreamAccount(ctx context.Context) map[string]any {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := g.upWait(ctx); err != nil {
+		return map[string]any{"error": err.Error()}
+	}
+	start := time.Now()
+	a, err := g.up.Account.Get(ctx)
+	g.observe("GET /v1/account", err, start)
+	if err != nil {
+		return map[string]any{"error": "the Magic Hour account could not be read: " + err.Error()}
+	}
+	return map[string]any{"tier": a.Tier, "credits": a.Credits}
 }
 
 // handleEstimate answers POST /api/estimate with the body of a submit
