@@ -124,7 +124,7 @@ func runMCP(cmd *cobra.Command, o mcpOptions) error {
 			if o.key == "" {
 				return errors.New("--gateway over stdio needs a tenant key: --key or HOURGLASS_TENANT_KEY")
 			}
-			if _, err := sopts.API.Account(ctx, o.key); err != nil {
+			if _, err := sopts.API.Account(ctx, o.key, false); err != nil {
 				return fmt.Errorf("gateway %s refused the tenant key or is unreachable: %w", u, err)
 			}
 			sopts.Key = o.key

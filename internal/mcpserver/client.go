@@ -26,7 +26,7 @@ type API interface {
 	Delete(ctx context.Context, key, id string, upstream bool) (*Job, error)
 	Output(ctx context.Context, key, id string, n int) (io.ReadCloser, error)
 	Upload(ctx context.Context, key, filename string, body io.Reader) (*Upload, error)
-	Account(ctx context.Context, key string) (*Account, error)
+	Account(ctx context.Context, key string, upstream bool) (*Account, error)
 	Estimate(ctx context.Context, key, tool string, params json.RawMessage) (*Estimate, error)
 	DetectFaces(ctx context.Context, key string, params json.RawMessage) (string, error)
 	Faces(ctx context.Context, key, id string) (*FaceDetection, error)
@@ -337,10 +337,14 @@ func (c *Client) Upload(ctx context.Context, key, filename string, body io.Reade
 	return &u, nil
 }
 
-// Account implements API.
-func (c *Client) Account(ctx context.Context, key string) (*Account, error) {
+// Account implements API. upstream also asks for the Magic Hour account.
+func (c *Client) Account(ctx context.Context, key string, upstream bool) (*Account, error) {
+	path := "/api/account"
+	if upstream {
+		path += "?upstream=true"
+	}
 	var a Account
-	if _, err := c.doJSON(ctx, key, http.MethodGet, "/api/account", nil, &a); err != nil {
+	if _, err := c.doJSON(ctx, key, http.MethodGet, path, nil, &a); err != nil {
 		return nil, err
 	}
 	return &a, nil

@@ -101,7 +101,7 @@ func (s *Server) RunStdio(ctx context.Context) error {
 func (s *Server) Handler() http.Handler {
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{Logger: s.o.Logger})
 	verify := func(ctx context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
-		a, err := s.o.API.Account(ctx, token)
+		a, err := s.o.API.Account(ctx, token, false)
 		if errors.Is(err, ErrUnauthorized) {
 			return nil, fmt.Errorf("%w: the gateway refused the key", auth.ErrInvalidToken)
 		}

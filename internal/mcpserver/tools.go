@@ -245,7 +245,7 @@ func (s *Server) fromError(ctx context.Context, key string, op *catalog.Operatio
 	}
 	switch {
 	case ae.Code == "budget_exceeded":
-		if a, aerr := s.o.API.Account(ctx, key); aerr == nil {
+		if a, aerr := s.o.API.Account(ctx, key, false); aerr == nil {
 			e.CreditBudget, e.CreditsRemaining = a.CreditBudget, a.CreditsRemaining
 			if a.CreditsRemaining != nil {
 				e.Message += fmt.Sprintf(" Remaining credits: %d.", *a.CreditsRemaining)
@@ -626,11 +626,32 @@ func (s *Server) handleCancelJob(ctx context.Context, req *mcp.CallToolRequest) 
 		return (&toolErr{Code: "already_finished", Message: "job " + id + " already finished (" + j.Status + ")",
 			Fix: "nothing to cancel; use delete_job to delete its outputs"}).result(), nil
 	}
-	j, err = s.o.API.Delete(ctx, key, id, false)
+	j, err = s.delete(ctx, key, id, false)
 	if err != nil {
 		return s.fromError(ctx, key, nil, err).result(), nil
 	}
 	return s.jobResult(ctx, key, j, false, false), nil
+}
+
+// delete deletes (or cancels) a job, retrying for a while when the
+// gateway answers that the job's upstream create is in flight, as it asks.
+func (s *Server) delete(ctx context.Context, key, id string, upstream bool) (*Job, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		j, err := s.o.API.Delete(ctx, key, id, upstream)
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Code != "create_in_flight" {
+			return j, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-tick.C:
+		}
+	}
 }
 
 func (s *Server) handleDeleteJob(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -651,7 +672,7 @@ func (s *Server) handleDeleteJob(ctx context.Context, req *mcp.CallToolRequest) 
 		upstream = b
 	}
 	key := s.key(req.Extra)
-	j, err := s.o.API.Delete(ctx, key, id, upstream)
+	j, err := s.delete(ctx, key, id, upstream)
 	if err != nil {
 		return s.fromError(ctx, key, nil, err).result(), nil
 	}
@@ -784,13 +805,20 @@ func (s *Server) handleDetectFaces(ctx context.Context, req *mcp.CallToolRequest
 
 func (s *Server) handleAccount(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	key := s.key(req.Extra)
-	a, err := s.o.API.Account(ctx, key)
+	a, err := s.o.API.Account(ctx, key, true)
 	if err != nil {
 		return s.fromError(ctx, key, nil, err).result(), nil
 	}
 	summary := "No credit budget: this tenant may spend without a gateway limit."
 	if a.CreditBudget != nil && a.CreditsRemaining != nil {
 		summary = fmt.Sprintf("%d of %d credits used; %d remaining.", a.CreditsUsed, *a.CreditBudget, *a.CreditsRemaining)
+	}
+	var up struct {
+		Tier    string `json:"tier"`
+		Credits *int64 `json:"credits"`
+	}
+	if json.Unmarshal(a.Upstream, &up) == nil && up.Tier != "" && up.Credits != nil {
+		summary += fmt.Sprintf(" Magic Hour account: %s tier, %d credits.", up.Tier, *up.Credits)
 	}
 	return jsonResult(a, summary), nil
 }
