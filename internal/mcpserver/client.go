@@ -70,7 +70,7 @@ type Job struct {
 // Terminal reports whether the job's status is final.
 func (j *Job) Terminal() bool {
 	switch j.Status {
-	case "stored", "error", "canceled", "create_outcome_unknown":
+	case "stored", "error", "canceled", "create_outcome_unknown", "deleted":
 		return true
 	}
 	return false

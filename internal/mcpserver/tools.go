@@ -74,14 +74,14 @@ func (s *Server) addTools() {
 	}, s.handleWaitJob)
 	s.mcp.AddTool(&mcp.Tool{Name: "list_jobs", Description: "List jobs, newest first, optionally by status or tool.",
 		InputSchema: obj(map[string]any{
-			"status": map[string]any{"type": "string", "enum": []any{"pending", "creating", "submitted", "queued", "rendering", "storing", "stored", "error", "canceled", "create_outcome_unknown"}, "description": "Only jobs with this status."},
+			"status": map[string]any{"type": "string", "enum": []any{"pending", "creating", "submitted", "queued", "rendering", "storing", "stored", "error", "canceled", "create_outcome_unknown", "deleted"}, "description": "Only jobs with this status."},
 			"tool":   prop("string", "Only jobs of this tool (ai_image_generator or ai-image-generator)."),
 			"limit":  map[string]any{"type": "integer", "minimum": 1, "maximum": 200, "default": 20, "description": "At most this many jobs."},
 			"cursor": prop("string", "next_cursor of a previous page."),
 		}),
 		Annotations: &mcp.ToolAnnotations{Title: "List jobs", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)},
 	}, s.handleListJobs)
-	s.mcp.AddTool(&mcp.Tool{Name: "cancel_job", Description: "Stop a job that is not finished: the gateway stops tracking it and releases its reserved credits if it was not sent yet (Magic Hour itself has no cancel; a job already rendering there may still be charged). A finished job is refused: use delete_job.",
+	s.mcp.AddTool(&mcp.Tool{Name: "cancel_job", Description: "Stop a job that is not finished: the gateway stops tracking it (its status becomes deleted) and releases its reserved credits if it was not sent yet (Magic Hour itself has no cancel; a job already rendering there may still be charged). A finished job is refused: use delete_job.",
 		InputSchema: obj(map[string]any{"job_id": prop("string", jobIDDesc)}, "job_id"),
 		Annotations: &mcp.ToolAnnotations{Title: "Cancel job", DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(false)},
 	}, s.handleCancelJob)
@@ -324,6 +324,8 @@ func view(j *Job, timedOut bool) jobView {
 		v.Outputs = append(v.Outputs, ov)
 	}
 	switch {
+	case j.Status == "deleted":
+		v.Next = "the job was deleted (canceled if it was unfinished); its outputs are gone"
 	case j.Status == "stored":
 		v.Next = "done: outputs are stored (URLs do not expire; read them with the resource_uri or the url with the tenant key)"
 	case j.Terminal():
