@@ -208,21 +208,19 @@ func TestRateLimitWaitIsNotCreating(t *testing.T) {
 	t.Parallel()
 	eachDB(t, func(t *testing.T, dbURL string) {
 		h := newHarness(t, dbURL, hopts{workers: 4, cfg: func(c *gateway.Config) {
-			c.UpstreamRPS, c.UpstreamBurst = 0.5, 1 // one call now, the next in 2 s
-			c.LeaseDuration = 300 * time.Millisecond
+			// One call now, the next in 1000 s: no second create can start
+			// however slowly the test runs, so stopping interrupts none.
+			c.UpstreamRPS, c.UpstreamBurst = 0.001, 1
+			// A lease long enough that a late heartbeat on a loaded
+			// machine never hands the in-flight create to another worker.
+			c.LeaseDuration = 5 * time.Second
 			c.ShutdownGrace = time.Millisecond
 		}})
 		var ids []string
 		for range 3 {
 			ids = append(ids, h.submit("ai-image-generator", "", "").ID)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for h.emu.Emulator.Stats().Creates < 1 {
-			if time.Now().After(deadline) {
-				t.Fatal("no create happened")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitFor(t, "the first create", func() bool { return h.emu.Emulator.Stats().Creates >= 1 })
 		// The first create's answer is recorded and the others are
 		// claimed: waiting for a token, not creating.
 		waitFor(t, "one job created, the others claimed", func() bool {
