@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"os"
 	"path"
 	"regexp"
 	"sort"
@@ -473,4 +474,19 @@ func crossFieldRules(op *Operation, obj map[string]any) []FieldError {
 		}
 	}
 	return errs
+}
+
+// IsRemoteRef reports whether an input-file value needs no upload: a URL or
+// a Magic Hour storage path. A legacy video|image|audio/... value that
+// names an existing local file is taken as that file, so a local folder
+// named "video" keeps working.
+func IsRemoteRef(ref string) bool {
+	if IsURL(ref) || strings.HasPrefix(ref, "api-assets/") || strings.HasPrefix(ref, "saved-items/") {
+		return true
+	}
+	if IsStoragePath(ref) {
+		_, err := os.Stat(ref)
+		return err != nil
+	}
+	return false
 }
