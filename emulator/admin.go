@@ -68,6 +68,59 @@ func (e *Emulator) serveAdmin(w *recorder, r *http.Request) string {
 			allow(w, r, http.MethodGet, http.MethodPut)
 		}
 		return r.Method + " /_emulator/balance"
+	case rest == "account":
+		switch r.Method {
+		case http.MethodGet:
+			writeJSON(w, http.StatusOK, e.Account())
+		case http.MethodPut, http.MethodPatch:
+			b, ok := readBody(w, r)
+			if !ok {
+				break
+			}
+			var v struct {
+				Tier    *string `json:"tier"`
+				Credits *int64  `json:"credits"`
+			}
+			if err := json.Unmarshal(b, &v); err != nil {
+				writeError(w, http.StatusBadRequest, `body must be {"tier": "free|creator|pro|business", "credits": <integer>}`)
+				break
+			}
+			if v.Tier != nil {
+				if err := e.SetTier(*v.Tier); err != nil {
+					writeError(w, http.StatusBadRequest, err.Error())
+					break
+				}
+			}
+			if v.Credits != nil {
+				e.SetBalance(*v.Credits)
+			}
+			writeJSON(w, http.StatusOK, e.Account())
+		default:
+			allow(w, r, http.MethodGet, http.MethodPut, http.MethodPatch)
+		}
+		return r.Method + " /_emulator/account"
+	case rest == "saved-items":
+		switch r.Method {
+		case http.MethodGet:
+			writeJSON(w, http.StatusOK, e.SavedItems())
+		case http.MethodPost:
+			b, ok := readBody(w, r)
+			if !ok {
+				break
+			}
+			items, err := ParseSavedItems(b)
+			if err == nil {
+				err = e.AddSavedItems(items)
+			}
+			if err != nil {
+				writeError(w, http.StatusBadRequest, err.Error())
+				break
+			}
+			writeJSON(w, http.StatusOK, e.SavedItems())
+		default:
+			allow(w, r, http.MethodGet, http.MethodPost)
+		}
+		return r.Method + " /_emulator/saved-items"
 	case rest == "reset":
 		if allow(w, r, http.MethodPost) {
 			e.Reset()

@@ -20,6 +20,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,7 @@ import (
 // with WithBaseURL or SetBaseURL.
 type Emulator struct {
 	cfg     config
+	cat     *catalog.Catalog
 	log     *slog.Logger
 	clock   Clock
 	secret  string
@@ -48,6 +50,8 @@ type Emulator struct {
 	mu        sync.Mutex
 	baseURL   string
 	balance   int64
+	tier      string
+	saved     []*savedItem
 	faults    Faults
 	faultRand *mrand.Rand
 	idRand    *mrand.Rand
@@ -149,7 +153,17 @@ func New(opts ...Option) (*Emulator, error) {
 	if clock == nil {
 		clock = RealClock()
 	}
+	if cfg.catalog == nil {
+		cfg.catalog = catalog.Default()
+	}
+	if !slices.Contains(catalog.Tiers, cfg.tier) {
+		return nil, fmt.Errorf("emulator: unknown tier %q (want one of %s)", cfg.tier, strings.Join(catalog.Tiers, ", "))
+	}
+	if err := checkSavedItems(cfg.savedItems); err != nil {
+		return nil, err
+	}
 	e := &Emulator{
+		cat:     cfg.catalog,
 		cfg:     cfg,
 		log:     logger,
 		clock:   clock,
@@ -193,6 +207,11 @@ func (e *Emulator) resetLocked() {
 		}
 	}
 	e.balance = e.cfg.credits
+	e.tier = e.cfg.tier
+	e.saved = nil
+	for _, it := range e.cfg.savedItems {
+		e.saved = append(e.saved, newSavedItem(it))
+	}
 	e.faults = e.cfg.faults
 	seed := uint64(e.cfg.seed)
 	e.faultRand = mrand.New(mrand.NewPCG(seed, 0x6661756c7473))
@@ -373,8 +392,34 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"message": msg})
+// errorBody is the API's error answer: both the newest spec's {code,
+// message} and the older {message} clients read it.
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// statusCodes is the spec's error code of each status; statuses the spec
+// gives no code get a descriptive one.
+var statusCodes = map[int]string{
+	400: "invalid_request", 401: "unauthorized", 402: "insufficient_credits", 403: "forbidden", 404: "not_found",
+	405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 422: "unprocessable_entity",
+	429: "rate_limited", 500: "internal_server_error", 502: "bad_gateway", 503: "service_unavailable",
+}
+
+// writeError answers status with the spec's code for it.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	code := statusCodes[status]
+	if code == "" {
+		code = "error"
+	}
+	writeCode(w, status, code, msg)
+}
+
+// writeCode answers status with an explicit error code
+// (plan_upgrade_required, subscription_required, ...).
+func writeCode(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorBody{Code: code, Message: msg})
 }
 
 var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}
@@ -385,11 +430,11 @@ func (e *Emulator) serve(w *recorder, r *http.Request) string {
 	if strings.HasPrefix(path, "/_emulator/") {
 		return e.serveAdmin(w, r)
 	}
-	op := catalog.Route(r.Method, path)
+	op := e.cat.Route(r.Method, path)
 	if op == nil {
 		var allow []string
 		for _, m := range methods {
-			if catalog.Route(m, path) != nil {
+			if e.cat.Route(m, path) != nil {
 				allow = append(allow, m)
 			}
 		}
@@ -418,6 +463,10 @@ func (e *Emulator) serve(w *recorder, r *http.Request) string {
 		e.handleGet(w, op, projectID(op, path))
 	case catalog.RoleDelete:
 		e.handleDelete(w, op, projectID(op, path))
+	case catalog.RoleAccount:
+		e.handleAccount(w)
+	case catalog.RoleList:
+		e.handleSavedItems(w, r, op)
 	default:
 		writeError(w, http.StatusNotFound, "Not Found")
 	}
@@ -501,3 +550,6 @@ func (e *Emulator) closing() bool {
 		return false
 	}
 }
+
+// Catalog returns the catalog the emulator serves.
+func (e *Emulator) Catalog() *catalog.Catalog { return e.cat }

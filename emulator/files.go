@@ -242,7 +242,15 @@ func (e *Emulator) handleDownload(w *recorder, r *http.Request, rest string) {
 	p := e.projects[parts[1]]
 	var out output
 	found := p != nil && p.statusAt(now) == "complete"
-	if found {
+	if parts[0] == "s" {
+		found = false
+		for _, s := range e.saved {
+			if s.ID == parts[1] && i < len(s.Assets) {
+				found, out = true, savedOutput(s.Assets[i])
+				p = &project{endAt: now}
+			}
+		}
+	} else if found {
 		switch {
 		case parts[0] == "f" && i < p.faces:
 			out = output{media: "image", format: "png", w: 256, h: 256}

@@ -3,6 +3,8 @@ package emulator
 import (
 	"log/slog"
 	"time"
+
+	"github.com/hourglasshq/hourglass/internal/catalog"
 )
 
 // Option configures an Emulator.
@@ -26,12 +28,16 @@ type config struct {
 	webhookBackoff time.Duration
 	baseURL        string
 	stateFile      string // persist.go
+	catalog        *catalog.Catalog
+	tier           string
+	savedItems     []SavedItem
 }
 
 func defaultConfig() config {
 	return config{
 		speed:          1,
 		credits:        1_000_000,
+		tier:           "business",
 		urlTTL:         24 * time.Hour,
 		uploadURLTTL:   time.Hour,
 		maxUploadSize:  1 << 30,
@@ -138,3 +144,20 @@ func WithWebhookRetry(attempts int, base time.Duration) Option {
 // WithBaseURL sets the public base URL used in signed upload and download
 // links (e.g. "http://127.0.0.1:8787"). See also Emulator.SetBaseURL.
 func WithBaseURL(u string) Option { return func(c *config) { c.baseURL = u } }
+
+// WithCatalog serves the operations of c (built with catalog.Load from a
+// newer spec, say) instead of the built-in catalog: tools only c knows get
+// routes, validation and lifecycles.
+func WithCatalog(c *catalog.Catalog) Option { return func(cfg *config) { cfg.catalog = c } }
+
+// WithTier sets the account's tier: free, creator, pro or business (the
+// default, on which every request of the spec passes). Tier rules the spec
+// states (models, resolutions that need a paid plan) are refused with 402
+// plan_upgrade_required.
+func WithTier(t string) Option { return func(cfg *config) { cfg.tier = t } }
+
+// WithSavedItems seeds the saved items GET /v1/saved-items lists; their
+// assets' file_path values are accepted as inputs.
+func WithSavedItems(items []SavedItem) Option {
+	return func(cfg *config) { cfg.savedItems = append(cfg.savedItems, items...) }
+}

@@ -149,102 +149,27 @@ type fieldValue struct{ field, value string }
 // fileValues returns every input-file string of the body, with its field path.
 func fileValues(op *catalog.Operation, body map[string]any) []fieldValue {
 	var out []fieldValue
-	for _, f := range op.Files {
-		walkFile(body, f.Segments(), "", &out)
+	for _, r := range op.FileRefs(body) {
+		out = append(out, fieldValue{r.Field, r.Value})
 	}
 	return out
 }
 
-func walkFile(v any, segs []string, at string, out *[]fieldValue) {
-	obj, ok := v.(map[string]any)
-	if !ok || len(segs) == 0 {
-		return
-	}
-	seg := segs[0]
-	name, isArr := strings.CutSuffix(seg, "[]")
-	x, ok := obj[name]
-	if !ok {
-		return
-	}
-	path := join(at, name)
-	if isArr {
-		arr, _ := x.([]any)
-		for i, el := range arr {
-			p := fmt.Sprintf("%s[%d]", path, i)
-			if len(segs) == 1 {
-				if s, ok := el.(string); ok && s != "" {
-					*out = append(*out, fieldValue{p, s})
-				}
-				continue
-			}
-			walkFile(el, segs[1:], p, out)
-		}
-		return
-	}
-	if len(segs) == 1 {
-		if s, ok := x.(string); ok && s != "" {
-			*out = append(*out, fieldValue{path, s})
-		}
-		return
-	}
-	walkFile(x, segs[1:], path, out)
-}
-
-func join(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "." + b
-}
-
 // --- request reading helpers ---
 
-func lookup(body map[string]any, path string) (any, bool) {
-	var v any = body
-	for _, k := range strings.Split(path, ".") {
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = obj[k]; !ok {
-			return nil, false
-		}
-	}
-	return v, true
-}
+func num(body map[string]any, path string) (float64, bool) { return catalog.Number(body, path) }
 
-func num(body map[string]any, path string) (float64, bool) {
-	v, ok := lookup(body, path)
-	if !ok {
-		return 0, false
-	}
-	switch x := v.(type) {
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	case float64:
-		return x, true
-	}
-	return 0, false
-}
-
-func str(body map[string]any, path string) string {
-	v, _ := lookup(body, path)
-	s, _ := v.(string)
-	return s
-}
+func str(body map[string]any, path string) string { return catalog.String(body, path) }
 
 // --- planning a job ---
 
 const (
-	maxMediaSeconds   = 2.0             // generated media is at most this long
-	faceDetectionP50  = 3 * time.Second // the catalog has no median for it
-	skipStartedBelow  = 6 * time.Second // image jobs shorter than this skip "rendering"
-	queueFraction     = 0.15            // share of a job's duration spent queued
-	jitterSigma       = 0.35
-	defaultVideoFPS   = 30.0
-	defaultImageCost  = 5
-	audioCharsPerCred = 10
+	maxMediaSeconds  = 2.0             // generated media is at most this long
+	faceDetectionP50 = 3 * time.Second // the catalog has no median for it
+	skipStartedBelow = 6 * time.Second // image jobs shorter than this skip "rendering"
+	queueFraction    = 0.15            // share of a job's duration spent queued
+	jitterSigma      = 0.35
+	defaultVideoFPS  = 30.0
 )
 
 // plan fills in everything a project needs from its request.
@@ -266,18 +191,16 @@ func (e *Emulator) plan(p *project, body map[string]any) {
 	case catalog.KindImage:
 		e.planImage(p, body)
 	case catalog.KindAudio:
-		prompt := str(body, "style.prompt")
-		n := int64(len([]rune(prompt)))
-		p.estimate = max(1, (n+audioCharsPerCred-1)/audioCharsPerCred)
+		n := int64(len([]rune(str(body, "style.prompt"))))
 		format := "mp3"
 		if op.Name == "ai-voice-cloner" {
 			format = "wav"
 		}
 		secs := math.Min(math.Max(float64(n)/15, 1), maxMediaSeconds)
 		p.outputs = []output{{media: "audio", format: format, seconds: secs}}
-	case catalog.KindFaceDetection:
-		p.estimate = exampleCredits(op, 0)
 	}
+	// The one credit model, shared with the gateway's budget checks.
+	p.estimate = op.EstimateCredits(body).Credits
 	p.final = p.estimate
 	if p.kind == catalog.KindVideo {
 		// The real service re-prices videos on the frames it rendered:
@@ -302,7 +225,6 @@ func (e *Emulator) planVideo(p *project, body map[string]any) {
 	}
 	p.width, p.height = videoDims(body)
 	secs := math.Max(end-start, 0.1)
-	p.estimate = max(1, int64(math.Ceil(secs)*math.Round(math.Max(p.fps, 1))))
 	p.outputs = []output{{media: "video", format: "mp4", w: p.width, h: p.height, seconds: math.Min(secs, maxMediaSeconds)}}
 }
 
@@ -312,7 +234,6 @@ func (e *Emulator) planImage(p *project, body map[string]any) {
 		count = int(math.Min(n, 16))
 	}
 	p.imageCount = count
-	p.estimate = exampleCredits(p.op, defaultImageCost) * int64(count)
 	w, h := imageDims(body)
 	if p.op.Name == "ai-image-upscaler" {
 		if f, ok := num(body, "scale_factor"); ok && f > 0 {
@@ -333,17 +254,6 @@ func (e *Emulator) planImage(p *project, body map[string]any) {
 	for range count {
 		p.outputs = append(p.outputs, output{media: media, format: format, w: w, h: h, seconds: maxMediaSeconds})
 	}
-}
-
-// exampleCredits reads the per-item price from the spec's example of
-// credits_charged; def when there is none.
-func exampleCredits(op *catalog.Operation, def int64) int64 {
-	if s := op.Response.Prop("credits_charged"); s != nil && s.Example != "" {
-		if n, err := strconv.ParseInt(s.Example, 10, 64); err == nil && (n > 0 || def == 0) {
-			return n
-		}
-	}
-	return def
 }
 
 func even(n int) int { return max(2, (n+1)&^1) }
@@ -506,7 +416,7 @@ func validate(w http.ResponseWriter, op *catalog.Operation, b []byte) bool {
 	if err := op.ValidateJSON(b); err != nil {
 		var ve *catalog.ValidationError
 		if errors.As(err, &ve) {
-			writeError(w, http.StatusBadRequest, ve.Error())
+			writeError(w, http.StatusBadRequest, ve.Summary())
 		} else {
 			writeError(w, http.StatusBadRequest, err.Error())
 		}
@@ -524,10 +434,20 @@ func (e *Emulator) handleCreate(w *recorder, r *http.Request, op *catalog.Operat
 	ambiguous := e.roll(e.Faults().AmbiguousCreate)
 
 	e.mu.Lock()
+	if rule, msg := op.TierRefusal(e.tier, body); rule != nil {
+		e.mu.Unlock()
+		writeCode(w, http.StatusPaymentRequired, "plan_upgrade_required", "Plan upgrade required: "+msg)
+		return
+	}
 	var missing []string
 	for _, fv := range fileValues(op, body) {
-		if strings.HasPrefix(fv.value, "api-assets/") && !e.assetExistsLocked(fv.value) {
+		switch {
+		case strings.HasPrefix(fv.value, "api-assets/") && !e.assetExistsLocked(fv.value):
 			missing = append(missing, fv.field+": file not found; upload it first ("+fv.value+")")
+		case strings.HasPrefix(fv.value, "saved-items/"):
+			if s, _ := e.savedAssetLocked(fv.value); s == nil {
+				missing = append(missing, fv.field+": no saved item has this file ("+fv.value+"); see GET /v1/saved-items")
+			}
 		}
 	}
 	if len(missing) > 0 {
@@ -545,7 +465,7 @@ func (e *Emulator) handleCreate(w *recorder, r *http.Request, op *catalog.Operat
 	if p.estimate > e.balance {
 		bal := e.balance
 		e.mu.Unlock()
-		writeError(w, http.StatusPaymentRequired, fmt.Sprintf("Not enough credits: this request needs %d credits, the balance is %d", p.estimate, bal))
+		writeCode(w, http.StatusPaymentRequired, "insufficient_credits", fmt.Sprintf("Not enough credits: this request needs %d credits, the balance is %d", p.estimate, bal))
 		return
 	}
 	e.schedulePlan(p, e.markerText(op, body))
@@ -622,60 +542,7 @@ func (e *Emulator) handleDelete(w http.ResponseWriter, op *catalog.Operation, id
 
 // --- response bodies ---
 
-type downloadJSON struct {
-	URL       string `json:"url"`
-	ExpiresAt string `json:"expires_at"`
-}
-
-type errorJSON struct {
-	Message string `json:"message"`
-	Code    string `json:"code"`
-}
-
-type videoJSON struct {
-	ID             string         `json:"id"`
-	Name           *string        `json:"name"`
-	Status         string         `json:"status"`
-	Type           string         `json:"type"`
-	CreatedAt      string         `json:"created_at"`
-	Width          int            `json:"width"`
-	Height         int            `json:"height"`
-	Enabled        bool           `json:"enabled"`
-	StartSeconds   float64        `json:"start_seconds"`
-	EndSeconds     float64        `json:"end_seconds"`
-	CreditsCharged int64          `json:"credits_charged"`
-	TotalFrameCost int64          `json:"total_frame_cost"`
-	FPS            float64        `json:"fps"`
-	Error          *errorJSON     `json:"error"`
-	Downloads      []downloadJSON `json:"downloads"`
-	Download       *downloadJSON  `json:"download"`
-}
-
-type imageJSON struct {
-	ID             string         `json:"id"`
-	Name           *string        `json:"name"`
-	Status         string         `json:"status"`
-	ImageCount     int            `json:"image_count"`
-	Type           string         `json:"type"`
-	CreatedAt      string         `json:"created_at"`
-	Enabled        bool           `json:"enabled"`
-	CreditsCharged int64          `json:"credits_charged"`
-	TotalFrameCost int64          `json:"total_frame_cost"`
-	Downloads      []downloadJSON `json:"downloads"`
-	Error          *errorJSON     `json:"error"`
-}
-
-type audioJSON struct {
-	ID             string         `json:"id"`
-	Name           *string        `json:"name"`
-	Status         string         `json:"status"`
-	Type           string         `json:"type"`
-	CreatedAt      string         `json:"created_at"`
-	Enabled        bool           `json:"enabled"`
-	CreditsCharged int64          `json:"credits_charged"`
-	Downloads      []downloadJSON `json:"downloads"`
-	Error          *errorJSON     `json:"error"`
-}
+type downloadJSON = catalog.Download
 
 type faceJSON struct {
 	Path string `json:"path"`
@@ -689,7 +556,7 @@ type faceDetectionJSON struct {
 	Faces          []faceJSON `json:"faces"`
 }
 
-func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+func timestamp(t time.Time) string { return catalog.Timestamp(t) }
 
 // bodyLocked renders the GET body of p as seen at time t. With faults set,
 // download URLs may be handed out already expired.
@@ -719,28 +586,17 @@ func (e *Emulator) bodyLocked(p *project, t time.Time, faults bool) any {
 			downloads = append(downloads, e.downloadURLLocked("p", p.id, i, name, t, faults))
 		}
 	}
-	var perr *errorJSON
-	switch st {
-	case "error":
-		perr = &errorJSON{Message: p.errMsg, Code: p.errCode}
+	var perr *catalog.ProjectError
+	if st == "error" {
+		perr = &catalog.ProjectError{Message: p.errMsg, Code: p.errCode}
 	}
-	switch p.kind {
-	case catalog.KindVideo:
-		v := videoJSON{ID: p.id, Name: p.name, Status: st, Type: p.typ, CreatedAt: timestamp(p.created),
-			Width: p.width, Height: p.height, Enabled: true, StartSeconds: p.startSec, EndSeconds: p.endSec,
-			CreditsCharged: credits, TotalFrameCost: credits, FPS: p.fps, Error: perr, Downloads: downloads}
-		if len(downloads) > 0 {
-			v.Download = &downloads[0]
-		}
-		return v
-	case catalog.KindImage:
-		return imageJSON{ID: p.id, Name: p.name, Status: st, ImageCount: p.imageCount, Type: p.typ,
-			CreatedAt: timestamp(p.created), Enabled: true, CreditsCharged: credits, TotalFrameCost: credits,
-			Downloads: downloads, Error: perr}
-	default:
-		return audioJSON{ID: p.id, Name: p.name, Status: st, Type: p.typ, CreatedAt: timestamp(p.created),
-			Enabled: true, CreditsCharged: credits, Downloads: downloads, Error: perr}
+	body := catalog.ProjectBody{Kind: p.kind, ID: p.id, Name: p.name, Status: st, Type: p.typ, CreatedAt: timestamp(p.created),
+		Width: p.width, Height: p.height, Enabled: true, StartSeconds: p.startSec, EndSeconds: p.endSec, FPS: p.fps,
+		ImageCount: p.imageCount, CreditsCharged: credits, TotalFrameCost: credits, Error: perr, Downloads: downloads}
+	if len(downloads) > 0 {
+		body.Download = &downloads[0]
 	}
+	return body
 }
 
 func facePath(id string, i int) string { return fmt.Sprintf("api-assets/%s/0-%d.png", id, i) }

@@ -7,9 +7,16 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"testing"
 	"time"
 )
+
+// TB is the part of testing.TB NewServer uses; *testing.T and *testing.B
+// satisfy it, and the emulator does not import package testing.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
 
 // DefaultAPIKey is the key NewServer tells clients to use.
 const DefaultAPIKey = "mhk_test_emulator"
@@ -35,7 +42,7 @@ type Server struct {
 // NewServer starts an emulator on 127.0.0.1 on a free port, for tests; it is
 // closed by t.Cleanup. Its APIKey is DefaultAPIKey unless WithAPIKeys names
 // others (then the first).
-func NewServer(t testing.TB, opts ...Option) *Server {
+func NewServer(t TB, opts ...Option) *Server {
 	t.Helper()
 	// Seed 1 unless the test says otherwise: reproducible runs.
 	s, err := Listen(context.Background(), "127.0.0.1:0", append([]Option{WithSeed(1)}, opts...)...)

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -10,11 +11,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hourglasshq/hourglass/emulator"
+	"github.com/hourglasshq/hourglass/internal/catalog"
 )
 
 func newEmulateCmd() *cobra.Command {
 	var (
 		addr, secret, outputSize, maxUpload string
+		spec, tier, savedFile               string
 		speed                               float64
 		credits, seed                       int64
 		webhooks, keys                      []string
@@ -28,8 +31,11 @@ func newEmulateCmd() *cobra.Command {
 		Long: `Run a stateful, spec-faithful Magic Hour API on a local address: every
 operation, projects that progress on a sped-up clock, signed upload and
 download URLs with real media, credits, signed webhooks, failure markers and
-injectable faults. Admin API under /_emulator/ (stats, faults, balance,
-cancel, reset). Stops on SIGINT/SIGTERM.`,
+injectable faults. An account with a tier (--tier; tier rules of the spec
+answer 402 plan_upgrade_required) and saved items (--saved-items, a JSON
+array in the spec's items shape). --spec FILE|URL serves a newer spec's
+operations with no rebuild. Admin API under /_emulator/ (stats, faults,
+balance, account, saved-items, cancel, reset). Stops on SIGINT/SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, err := parseSize(outputSize)
@@ -41,19 +47,38 @@ cancel, reset). Stops on SIGINT/SIGTERM.`,
 				return fmt.Errorf("--max-upload-size: %w", err)
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			opts := []emulator.Option{
+			ctx := cmd.Context()
+			opts := []emulator.Option{emulator.WithTier(tier)}
+			if spec != "" {
+				cat, err := catalog.Fetch(ctx, nil, spec)
+				if err != nil {
+					return fmt.Errorf("--spec: %w", err)
+				}
+				opts = append(opts, emulator.WithCatalog(cat))
+			}
+			if savedFile != "" {
+				b, err := os.ReadFile(savedFile)
+				if err != nil {
+					return fmt.Errorf("--saved-items: %w", err)
+				}
+				items, err := emulator.ParseSavedItems(b)
+				if err != nil {
+					return fmt.Errorf("--saved-items %s: %w", savedFile, err)
+				}
+				opts = append(opts, emulator.WithSavedItems(items))
+			}
+			opts = append(opts,
 				emulator.WithSpeed(speed), emulator.WithCredits(credits), emulator.WithSeed(seed),
 				emulator.WithWebhookSecret(secret), emulator.WithURLTTL(urlTTL), emulator.WithUploadURLTTL(uploadTTL),
 				emulator.WithOutputSize(out), emulator.WithMaxUploadSize(maxUp), emulator.WithFaults(f),
 				emulator.WithLogger(logger), emulator.WithWebhookRetry(retries, retryBase),
-			}
+			)
 			if len(keys) > 0 {
 				opts = append(opts, emulator.WithAPIKeys(keys...))
 			}
 			for _, u := range webhooks {
 				opts = append(opts, emulator.WithWebhookURL(u))
 			}
-			ctx := cmd.Context()
 			srv, err := emulator.Listen(ctx, addr, opts...)
 			if err != nil {
 				return err
@@ -69,7 +94,9 @@ cancel, reset). Stops on SIGINT/SIGTERM.`,
 			}
 			fmt.Fprintf(w, "  webhook secret: %s\n", srv.WebhookSecret)
 			fmt.Fprintf(w, "  seed: %d (replay with --seed %d)\n", srv.Emulator.Seed(), srv.Emulator.Seed())
-			fmt.Fprintf(w, "  admin: %s/_emulator/stats  (faults, balance, projects/{id}/cancel, reset)\n", srv.URL)
+			acct := srv.Emulator.Account()
+			fmt.Fprintf(w, "  account: %s tier, %d credits; catalog %s (%s)\n", acct.Tier, acct.Credits, srv.Emulator.Catalog().DateString(), srv.Emulator.Catalog().Source)
+			fmt.Fprintf(w, "  admin: %s/_emulator/stats  (faults, balance, account, saved-items, projects/{id}/cancel, reset)\n", srv.URL)
 			<-ctx.Done()
 			logger.Info("shutting down")
 			srv.Close()
@@ -80,6 +107,9 @@ cancel, reset). Stops on SIGINT/SIGTERM.`,
 	fl.StringVar(&addr, "addr", "127.0.0.1:8787", "listen address")
 	fl.Float64Var(&speed, "speed", 1, "divide job durations by this factor (60: a minute takes a second)")
 	fl.Int64Var(&credits, "credits", 1_000_000, "starting credit balance")
+	fl.StringVar(&tier, "tier", "business", "account tier: free, creator, pro or business")
+	fl.StringVar(&spec, "spec", os.Getenv("HOURGLASS_SPEC"), "serve the operations of this OpenAPI spec (file or http(s) URL; env HOURGLASS_SPEC) instead of the built-in catalog")
+	fl.StringVar(&savedFile, "saved-items", "", "seed saved items from this JSON file (an array in the spec's items shape)")
 	fl.Int64Var(&seed, "seed", 0, "seed for ids, duration jitter and faults (0: random, printed at start)")
 	fl.StringSliceVar(&keys, "api-key", nil, "accepted API key (repeatable; default: any non-empty key)")
 	fl.StringArrayVar(&webhooks, "webhook-url", nil, "webhook endpoint (repeatable)")
