@@ -182,73 +182,76 @@ func dropStatus(s Status) string {
 	return "error" // error, create_outcome_unknown
 }
 
-// projectBody renders a job in Magic Hour's project shape. Fields only
-// Magic Hour knows (type, width, height, fps, ...) come from the upstream
-// project as seen at completion, else from the request or zero values.
-func projectBody(base string, key []byte, j *Job, outs []Output) map[string]any {
-	body := map[string]any{}
+// projectBody renders a job in Magic Hour's project shape (the catalog's
+// wire type, shared with the emulator). Fields only Magic Hour knows (type,
+// width, height, fps, ...) come from the upstream project as seen at
+// completion, else from the request or zero values.
+func projectBody(base string, key []byte, j *Job, outs []Output) catalog.ProjectBody {
+	var body catalog.ProjectBody
+	seen := map[string]json.RawMessage{}
 	if len(j.UpstreamProject) > 0 {
 		_ = json.Unmarshal(j.UpstreamProject, &body)
+		_ = json.Unmarshal(j.UpstreamProject, &seen)
 	}
-	var params map[string]any
-	_ = json.Unmarshal(j.Params, &params)
-	setDefault := func(k string, v any) {
-		if _, ok := body[k]; !ok {
-			body[k] = v
+	body.Kind = catalog.Kind(j.Kind)
+	params := catalog.DecodeBody(j.Params)
+	has := func(k string) bool { _, ok := seen[k]; return ok }
+	if !has("name") {
+		if n, ok := params["name"].(string); ok {
+			body.Name = &n
 		}
 	}
-	var name any
-	if n, ok := params["name"].(string); ok {
-		name = n
+	if !has("type") {
+		body.Type = strings.ToUpper(strings.ReplaceAll(j.Tool, "-", "_"))
 	}
-	setDefault("name", name)
-	setDefault("type", strings.ToUpper(strings.ReplaceAll(j.Tool, "-", "_")))
-	setDefault("created_at", j.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z"))
-	setDefault("enabled", true)
+	if !has("created_at") {
+		body.CreatedAt = catalog.Timestamp(j.CreatedAt)
+	}
+	if !has("enabled") {
+		body.Enabled = true
+	}
 	switch j.Kind {
 	case "video":
-		start, _ := params["start_seconds"].(float64)
-		end, _ := params["end_seconds"].(float64)
-		fps, _ := params["fps"].(float64)
-		setDefault("start_seconds", start)
-		setDefault("end_seconds", end)
-		setDefault("fps", fps)
-		setDefault("width", 0)
-		setDefault("height", 0)
+		if !has("start_seconds") {
+			body.StartSeconds, _ = catalog.Number(params, "start_seconds")
+		}
+		if !has("end_seconds") {
+			body.EndSeconds, _ = catalog.Number(params, "end_seconds")
+		}
+		if !has("fps") {
+			body.FPS, _ = catalog.Number(params, "fps")
+		}
 	case "image":
-		n, _ := params["image_count"].(float64)
-		setDefault("image_count", max(1, int(n)))
+		if !has("image_count") {
+			n, _ := catalog.Number(params, "image_count")
+			body.ImageCount = max(1, int(n))
+		}
 	}
-	body["id"] = j.ID
-	body["status"] = dropStatus(j.Status)
-	body["credits_charged"] = j.Credits
-	if j.Kind != "audio" {
-		body["total_frame_cost"] = j.Credits
-	}
-	body["error"] = nil
+	body.ID = j.ID
+	body.Status = dropStatus(j.Status)
+	body.CreditsCharged = j.Credits
+	body.TotalFrameCost = j.Credits
+	body.Error = nil
 	if j.Status == StatusError || j.Status == StatusCreateOutcomeUnknown {
 		code := j.ErrorCode
 		if code == "" {
 			code = "unknown_error"
 		}
-		body["error"] = map[string]any{"code": code, "message": j.ErrorMessage}
+		body.Error = &catalog.ProjectError{Code: code, Message: j.ErrorMessage}
 	}
-	downloads := []map[string]any{}
+	body.Downloads = []catalog.Download{}
 	if j.Status == StatusStored {
-		exp := j.FinishedAt.Add(downloadExpiry).UTC().Format("2006-01-02T15:04:05.000Z")
+		exp := catalog.Timestamp(j.FinishedAt.Add(downloadExpiry))
 		for _, o := range outs {
 			if o.StorageKey == "" {
 				continue // deleted through the native API
 			}
-			downloads = append(downloads, map[string]any{"url": downloadURL(base, key, j, o), "expires_at": exp})
+			body.Downloads = append(body.Downloads, catalog.Download{URL: downloadURL(base, key, j, o), ExpiresAt: exp})
 		}
 	}
-	body["downloads"] = downloads
-	if j.Kind == "video" {
-		body["download"] = nil
-		if len(downloads) > 0 {
-			body["download"] = downloads[0]
-		}
+	body.Download = nil
+	if len(body.Downloads) > 0 {
+		body.Download = &body.Downloads[0]
 	}
 	return body
 }

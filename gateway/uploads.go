@@ -171,45 +171,10 @@ func allExtensions() string {
 // walkFiles calls fn on every input-file value of body (decoded JSON) at
 // op's file fields; fn may replace the value.
 func walkFiles(op *catalog.Operation, body map[string]any, fn func(field, value string) string) {
-	for _, f := range op.Files {
-		walkFile(body, f.Segments(), "", fn)
-	}
-}
-
-func walkFile(v any, segs []string, at string, fn func(field, value string) string) {
-	obj, ok := v.(map[string]any)
-	if !ok || len(segs) == 0 {
-		return
-	}
-	name, isArr := strings.CutSuffix(segs[0], "[]")
-	x, ok := obj[name]
-	if !ok {
-		return
-	}
-	path := name
-	if at != "" {
-		path = at + "." + name
-	}
-	if !isArr {
-		if len(segs) == 1 {
-			if s, ok := x.(string); ok {
-				obj[name] = fn(path, s)
-			}
-			return
+	for _, r := range op.FileRefs(body) {
+		if nv := fn(r.Field, r.Value); nv != r.Value {
+			_ = catalog.Set(body, r.Field, nv)
 		}
-		walkFile(x, segs[1:], path, fn)
-		return
-	}
-	arr, _ := x.([]any)
-	for i, el := range arr {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		if len(segs) == 1 {
-			if s, ok := el.(string); ok {
-				arr[i] = fn(p, s)
-			}
-			continue
-		}
-		walkFile(el, segs[1:], p, fn)
 	}
 }
 

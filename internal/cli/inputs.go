@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,49 +95,39 @@ type localFile struct {
 // for upload. All of this happens before any API call.
 func (t *toolCmd) resolveFiles(body map[string]any, in *inputs) ([]*localFile, error) {
 	var locals []*localFile
-	for _, fp := range t.op.Files {
-		f := fieldForPath(t.fields, fp.Path)
-		name := fp.Path
+	for _, ref := range t.op.FileRefs(body) {
+		f := fieldForPath(t.fields, ref.Pattern)
+		name := ref.Pattern
 		if f != nil {
 			name = "--" + f.Flag
 		}
-		err := walkFiles(body, fp.Segments(), func(val string, set func(string)) error {
-			if val == "-" {
-				ref, err := in.ref(name)
-				if err != nil {
-					return usageErrorf("%s -: %v", name, err)
-				}
-				val = ref
-				set(val)
-			}
-			if isRemoteRef(val) {
-				return nil
-			}
-			media, err := checkLocal(val, fp.Media)
+		val, field := ref.Value, ref.Field
+		set := func(s string) { _ = catalog.Set(body, field, s) }
+		if val == "-" {
+			r, err := in.ref(name)
 			if err != nil {
-				return usageErrorf("%s: %v", name, err)
+				return nil, usageErrorf("%s -: %v", name, err)
 			}
-			lf := &localFile{path: val, media: media, set: set}
-			locals = append(locals, lf)
-			set(fmt.Sprintf("api-assets/pending/%d%s", len(locals), strings.ToLower(filepath.Ext(val))))
-			return nil
-		})
-		if err != nil {
-			return nil, err
+			val = r
+			set(val)
 		}
+		if isRemoteRef(val) {
+			continue
+		}
+		media, err := checkLocal(val, ref.Media)
+		if err != nil {
+			return nil, usageErrorf("%s: %v", name, err)
+		}
+		lf := &localFile{path: val, media: media, set: set}
+		locals = append(locals, lf)
+		set(fmt.Sprintf("api-assets/pending/%d%s", len(locals), strings.ToLower(filepath.Ext(val))))
 	}
 	return locals, nil
 }
 
 // isRemoteRef reports whether an input is sent as is: an http(s) URL or an
 // uploaded api-assets/ path.
-func isRemoteRef(s string) bool {
-	if strings.HasPrefix(s, "api-assets/") {
-		return true
-	}
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
-}
+func isRemoteRef(s string) bool { return catalog.IsRemoteRef(s) }
 
 // checkLocal checks a local input file: it exists, is a regular readable
 // file, and its extension is one the field accepts.
@@ -177,45 +166,3 @@ func checkLocal(path string, media []string) (string, error) {
 }
 
 // walkFiles calls fn for every string at the dotted path (with "[]" steps
-// into arrays) in v.
-func walkFiles(v any, segs []string, fn func(val string, set func(string)) error) error {
-	obj, ok := v.(map[string]any)
-	if !ok || len(segs) == 0 {
-		return nil
-	}
-	seg := segs[0]
-	if name, isArr := strings.CutSuffix(seg, "[]"); isArr {
-		arr, ok := obj[name].([]any)
-		if !ok {
-			return nil
-		}
-		for i, x := range arr {
-			if str, isStr := x.(string); isStr && len(segs) == 1 {
-				if err := fn(str, func(s string) { arr[i] = s }); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := walkFiles(x, segs[1:], fn); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if len(segs) == 1 {
-		switch x := obj[seg].(type) {
-		case string:
-			return fn(x, func(s string) { obj[seg] = s })
-		case []any: // arrays of file strings: "image_file_paths[]" is spelled without [] in some specs
-			for i := range x {
-				if s, ok := x[i].(string); ok {
-					if err := fn(s, func(s string) { x[i] = s }); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		return nil
-	}
-	return walkFiles(obj[seg], segs[1:], fn)
-}
