@@ -328,20 +328,7 @@ type localFile struct {
 	set   func(string)
 }
 
-// isRemoteRef reports whether an input-file value needs no upload: a URL
-// or a Magic Hour storage path. The legacy video|image|audio/... paths are
-// taken as local files when such a file exists, so a local folder named
-// "video" keeps working.
-func isRemoteRef(v string) bool {
-	if catalog.IsURL(v) || strings.HasPrefix(v, "api-assets/") || strings.HasPrefix(v, "saved-items/") {
-		return true
-	}
-	if catalog.IsStoragePath(v) {
-		_, err := os.Stat(v)
-		return err != nil
-	}
-	return false
-}
+func isRemoteRef(v string) bool { return catalog.IsRemoteRef(v) }
 
 // localFiles finds the input-file fields of body holding local paths and
 // checks every file, reporting all problems at once.
