@@ -432,6 +432,13 @@ func (e *Emulator) serve(w *recorder, r *http.Request) string {
 	}
 	op := e.cat.Route(r.Method, path)
 	if op == nil {
+		// The account and saved items are the emulator's own state: served
+		// even on a catalog whose spec leaves them out.
+		if d := catalog.Default().Route(r.Method, path); d != nil && (d.Role == catalog.RoleAccount || d.Role == catalog.RoleList) {
+			op = d
+		}
+	}
+	if op == nil {
 		var allow []string
 		for _, m := range methods {
 			if e.cat.Route(m, path) != nil {

@@ -3,6 +3,7 @@ package emulator_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -337,5 +338,36 @@ func TestSeedsAndIDs(t *testing.T) {
 	c.s.Emulator.Reset()
 	if again := c.mustCreate("ai-image-generator", body); again == first {
 		t.Errorf("id %s handed out again after Reset", first)
+	}
+}
+
+// TestErrorShape checks that errors carry the spec's code beside the
+// message old clients read.
+func TestErrorShape(t *testing.T) {
+	t.Parallel()
+	srv := emulator.NewServer(t)
+	for _, tt := range []struct {
+		key, path string
+		status    int
+		code, msg string
+	}{
+		{"", "/v1/video-projects/x", 401, "unauthorized", "Unauthorized"},
+		{"k", "/v1/video-projects/x", 404, "not_found", "Not Found"},
+		{"k", "/v1/nope", 404, "not_found", "Not Found"},
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+tt.path, nil)
+		if tt.key != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || m["code"] != tt.code || m["message"] != tt.msg {
+			t.Errorf("%s: %d %v, want %d %s %q", tt.path, resp.StatusCode, m, tt.status, tt.code, tt.msg)
+		}
 	}
 }
