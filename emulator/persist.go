@@ -36,6 +36,8 @@ type persistedState struct {
 	BaseURL  string                      `json:"base_url"`
 	SignKey  []byte                      `json:"sign_key"`
 	Balance  int64                       `json:"balance"`
+	Tier     string                      `json:"tier,omitempty"`
+	Saved    []SavedItem                 `json:"saved_items,omitempty"`
 	Stats    Stats                       `json:"stats"`
 	Projects map[string]persistedProject `json:"projects"`
 	Assets   map[string]persistedAsset   `json:"assets"`
@@ -128,13 +130,22 @@ func (e *Emulator) restore() error {
 		e.baseURL = st.BaseURL
 	}
 	e.balance = st.Balance
+	if st.Tier != "" {
+		e.tier = st.Tier
+	}
+	if st.Saved != nil {
+		e.saved = nil
+		for _, it := range st.Saved {
+			e.saved = append(e.saved, newSavedItem(it))
+		}
+	}
 	if st.Stats.Requests != nil {
 		e.stats = st.Stats.clone()
 	}
 	// A new id stream: ids handed out before must not come again.
 	e.idRand = mrand.New(mrand.NewPCG(mrand.Uint64(), mrand.Uint64()))
 	for id, pp := range st.Projects {
-		op := catalog.Lookup(pp.Op)
+		op := e.cat.Lookup(pp.Op)
 		if op == nil {
 			continue // a tool this build no longer knows
 		}
@@ -211,7 +222,10 @@ func (e *Emulator) persist() error {
 	}
 	e.mu.Lock()
 	st := persistedState{Version: 1, SavedAt: e.clock.Now(), BaseURL: e.baseURL, SignKey: e.signKey, Balance: e.balance,
-		Stats: e.stats.clone(), Projects: map[string]persistedProject{}, Assets: map[string]persistedAsset{}}
+		Stats: e.stats.clone(), Projects: map[string]persistedProject{}, Assets: map[string]persistedAsset{}, Tier: e.tier}
+	for _, s := range e.saved {
+		st.Saved = append(st.Saved, s.SavedItem)
+	}
 	for id, p := range e.projects {
 		pp := persistedProject{Op: p.op.Name, Kind: p.kind, Name: p.name, Type: p.typ, Created: p.created, StartAt: p.startAt,
 			EndAt: p.endAt, Outcome: p.outcome, ErrCode: p.errCode, ErrMsg: p.errMsg, CanceledAt: p.canceledAt,
