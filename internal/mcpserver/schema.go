@@ -23,7 +23,7 @@ func jsonSchema(s *catalog.Schema) map[string]any {
 			m["type"] = string(s.Type)
 		}
 	}
-	desc := strings.TrimSpace(s.Description)
+	desc := catalog.PlainText(s.Description)
 	if s.File != nil {
 		note := "Input file (" + strings.Join(s.File.Media, " or ") + "): the file_path returned by upload_file, or an http(s) URL."
 		desc = strings.TrimSpace(note + " " + desc)
@@ -152,24 +152,8 @@ func fieldFix(op *catalog.Operation, field, msg string) string {
 	if s.File != nil {
 		parts = append(parts, "an upload_file file_path or an http(s) URL of a "+strings.Join(s.File.Media, "/")+" file")
 	}
-	if d := firstSentence(s.Description); d != "" {
+	if d := catalog.Summary(s.Description); d != "" {
 		parts = append(parts, d)
 	}
 	return strings.Join(parts, "; ")
-}
-
-// firstSentence returns the first sentence of a spec description, plain.
-func firstSentence(d string) string {
-	d = strings.TrimSpace(d)
-	if i := strings.IndexAny(d, "\n"); i >= 0 {
-		d = d[:i]
-	}
-	if i := strings.Index(d, ". "); i >= 0 {
-		d = d[:i+1]
-	}
-	d = strings.NewReplacer("**", "", "`", "").Replace(d)
-	if len(d) > 200 {
-		d = d[:200] + "..."
-	}
-	return d
 }

@@ -53,9 +53,9 @@ func (s *Server) addTools() {
 		}
 		props["idempotency_key"] = prop("string", "Optional. Calls with the same key return the same job. Default: derived from the tool and its arguments, so an identical retry never creates (or pays for) a second job; give a new key to make another job with the same arguments.")
 		props["wait_seconds"] = waitProp(0, "the job to finish")
-		desc := fmt.Sprintf("%s (Magic Hour %s, %s). Creates a %s job and returns its job_id, status and expected duration at once, or waits up to wait_seconds. Typically takes %s on Magic Hour.",
-			op.Summary, op.Name, op.Method+" "+op.Path, op.Kind, humanDur(op.P50))
-		if d := firstSentence(op.Description); d != "" && !strings.HasPrefix(d, "What this API does") {
+		desc := fmt.Sprintf("%s (Magic Hour %s, %s). Creates %s job and returns its job_id, status and expected duration at once, or waits up to wait_seconds. Typically takes %s on Magic Hour.",
+			op.Summary, op.Name, op.Method+" "+op.Path, article(string(op.Kind)), humanDur(op.P50))
+		if d := catalog.Summary(op.Description); d != "" && !strings.HasPrefix(d, "Create the same") {
 			desc += " " + d
 		}
 		s.mcp.AddTool(&mcp.Tool{
@@ -876,4 +876,12 @@ func humanDur(d time.Duration) string {
 	default:
 		return fmt.Sprintf("about %dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
 	}
+}
+
+// article prefixes a kind with "a" or "an".
+func article(kind string) string {
+	if strings.IndexByte("aeiou", kind[0]) >= 0 {
+		return "an " + kind
+	}
+	return "a " + kind
 }
