@@ -234,12 +234,12 @@ func openEmbeddedGateway(ctx context.Context, cmd *cobra.Command, o mcpOptions, 
 	gwLn := ln
 	if gwLn == nil {
 		var err error
-		if gwLn, err = net.Listen("tcp", o.gatewayAddr); err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", o.gatewayAddr, err)
+		if gwLn, err = listenGateway(dir, o.gatewayAddr); err != nil {
+			return nil, err
 		}
 	}
 	e.base = "http://" + gwLn.Addr().String()
-	up, err := openUpstream(ctx, cmd, upstreamOptions{hookURL: e.base + "/hooks/magichour",
+	up, err := openUpstream(ctx, cmd, upstreamOptions{hookURL: e.base + "/hooks/magichour", dataDir: dir,
 		emulatorSpeed: o.emulatorSpeed, upstreamSpeed: o.upstreamSpeed, userAgent: "hourglass-mcp/" + Version, logger: logger})
 	if err != nil {
 		if ln == nil {
@@ -255,7 +255,8 @@ func openEmbeddedGateway(ctx context.Context, cmd *cobra.Command, o mcpOptions, 
 	}
 	gw, err := gateway.Open(ctx, gateway.Options{DB: "sqlite://" + filepath.Join(dir, "hourglass.db"), StorageURL: "file://" + filepath.Join(dir, "outputs"),
 		Config: gateway.Config{Upstream: up.client, WebhookSecrets: secrets, Workers: o.workers, Speed: up.speed, Logger: logger,
-			PublicURL: e.base, AllowPrivateCallbacks: true}}) // a local agent's callbacks are local
+			PublicURL: e.base, AllowPrivateCallbacks: true, // a local agent's callbacks are local
+			CreateJournalDir: filepath.Join(dir, "journal")}})
 	if err != nil {
 		return fail(err)
 	}
@@ -334,4 +335,25 @@ func defaultDataDir() (string, error) {
 		return "", err
 	}
 	return filepath.Join(d, "hourglass", "mcp"), nil
+}
+
+// listenGateway listens for the embedded gateway's API over stdio. With
+// the default 127.0.0.1:0 it takes the port of the previous start when it
+// is free (kept in dir/gateway.addr), so output URLs handed to an agent
+// before a restart keep working.
+func listenGateway(dir, addr string) (net.Listener, error) {
+	saved := filepath.Join(dir, "gateway.addr")
+	if addr == "127.0.0.1:0" {
+		if b, err := os.ReadFile(saved); err == nil {
+			if ln, err := net.Listen("tcp", strings.TrimSpace(string(b))); err == nil {
+				return ln, nil
+			}
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	_ = os.WriteFile(saved, []byte(ln.Addr().String()+"\n"), 0o600)
+	return ln, nil
 }

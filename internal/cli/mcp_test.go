@@ -591,3 +591,48 @@ func TestMCPGatewayModeHTTP(t *testing.T) {
 	p := &progressCounter{}
 	scenario(t, ctx, httpSession(t, ctx, endpoint, key, p), env, p, key, false)
 }
+
+// Standalone state survives a restart: the same tenant (its key kept in
+// the data folder) sees its job, and a wait started after the restart
+// completes it (the embedded emulator keeps its state there too).
+func TestMCPStdioStandaloneRestart(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var envv []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, magichour.EnvAPIKey+"=") {
+			envv = append(envv, kv)
+		}
+	}
+	dir := t.TempDir()
+	args := []string{"--data-dir", dir, "--emulator-speed", "200", "--log-level", "error"}
+	cs := stdioSession(t, ctx, envv, &progressCounter{}, args...)
+	_, vid := call(t, ctx, cs, "text_to_video", map[string]any{"end_seconds": 2, "style": map[string]any{"prompt": "before the restart"}}, false, false)
+	if err := cs.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+	cs = stdioSession(t, ctx, envv, &progressCounter{}, args...)
+	_, list := call(t, ctx, cs, "list_jobs", nil, false, false)
+	if jobs, _ := list["jobs"].([]any); len(jobs) != 1 || jobs[0].(map[string]any)["job_id"] != vid["job_id"] {
+		t.Fatalf("after a restart list_jobs = %v, want job %v", list, vid["job_id"])
+	}
+	res, w := call(t, ctx, cs, "wait_for_job", map[string]any{"job_id": vid["job_id"], "wait_seconds": 90}, false, false)
+	if w["status"] != "stored" {
+		t.Fatalf("wait after a restart: %s", resultText(res))
+	}
+	// The output's URL stays where it was (the gateway's port is kept).
+	key, err := os.ReadFile(filepath.Join(dir, "tenant.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+	cs = stdioSession(t, ctx, envv, &progressCounter{}, args...)
+	checkMCPOutputs(t, ctx, cs, w, strings.TrimSpace(string(key)))
+	_, again := call(t, ctx, cs, "text_to_video", map[string]any{"end_seconds": 2, "style": map[string]any{"prompt": "before the restart"}}, false, false)
+	if again["job_id"] != vid["job_id"] {
+		t.Errorf("the same create after a restart made job %v, want %v", again["job_id"], vid["job_id"])
+	}
+}
