@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/hourglasshq/hourglass/emulator"
+	"github.com/hourglasshq/hourglass/internal/catalog"
 	"github.com/hourglasshq/hourglass/magichour"
 )
 
@@ -23,16 +24,17 @@ const emulatorSpeed = 50
 // register adds the API commands to root. It is called once from NewRoot;
 // the API flags go on each command group that uses them (addAPIFlags), not
 // on the root, so serve, emulate and webhook list only what they read.
-func register(root *cobra.Command) {
+func register(root *cobra.Command, cat *catalog.Catalog) {
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(toolGroups()...)
+	root.AddCommand(toolGroups(cat)...)
+	root.AddCommand(newAccountCmd(), newSavedItemsCmd(), newCatalogCmd())
 	root.AddCommand(newFilesCmd(), newFacesCmd(), newWebhookCmd(), newConfigCmd(), newListenCmd(), newAdminCmd())
 }
 
 // noAPIFlags are the top-level commands that do not talk to Magic Hour
 // through a client of their own and so take none of the API flags.
 var noAPIFlags = map[string]bool{
-	"serve": true, "mcp": true, "emulate": true, "version": true, "config": true, "webhook": true,
+	"serve": true, "mcp": true, "emulate": true, "version": true, "config": true, "webhook": true, "catalog": true,
 	"listen": true, "admin": true, "completion": true, "help": true,
 }
 
@@ -56,6 +58,10 @@ func addAPIFlags(pf *pflag.FlagSet) {
 	addString("api-key", "Magic Hour API key (default: the profile's api_key, else $"+magichour.EnvAPIKey+")")
 	addString("base-url", "API base URL (default: the profile's base_url, else $"+magichour.EnvBaseURL+", else https://api.magichour.ai; e.g. http://127.0.0.1:8787 for hourglass emulate)")
 	addString("profile", "configuration profile to use (default $"+EnvProfile+"; see hourglass config)")
+	addString("spec", "Magic Hour spec (file or URL) to build tools and checks from (default $"+EnvSpec+", else the catalog of hourglass catalog update, else the built-in one)")
+	if pf.Lookup("no-validate") == nil {
+		pf.Bool("no-validate", false, "skip the local checks against the catalog: Magic Hour has the last word")
+	}
 	if pf.Lookup("emulator") == nil {
 		pf.Bool("emulator", false, "run against an in-process emulator (no key needed; results are placeholders)")
 	}
@@ -173,7 +179,10 @@ func (e *env) connect(ctx context.Context) error {
 	if prof.explicit {
 		e.profile = prof.name
 	}
-	opts := []magichour.Option{magichour.WithUserAgent("hourglass-cli/" + version())}
+	opts := []magichour.Option{magichour.WithUserAgent("hourglass-cli/" + version()), magichour.WithCatalog(catalogOf(e.cmd))}
+	if nv, _ := e.cmd.Flags().GetBool("no-validate"); nv {
+		opts = append(opts, magichour.WithoutValidation())
+	}
 	if useEmu {
 		srv, err := emulator.Listen(context.WithoutCancel(ctx), "127.0.0.1:0", emulator.WithSpeed(emulatorSpeed))
 		if err != nil {

@@ -30,7 +30,7 @@ type field struct {
 var reservedFlags = map[string]bool{
 	"help": true, "json": true, "quiet": true, "output": true, "timeout": true,
 	"api-key": true, "base-url": true, "emulator": true, "no-wait": true,
-	"no-download": true, "param": true, "json-body": true, "overwrite": true, "profile": true,
+	"no-download": true, "param": true, "json-body": true, "overwrite": true, "profile": true, "spec": true, "no-validate": true,
 }
 
 // shortRenames shortens a few very common names after the prefix is dropped.

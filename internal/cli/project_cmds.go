@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -122,8 +123,11 @@ func waitAndMaybeDownload(cmd *cobra.Command, k magichour.Kind, id string, downl
 	// The expected time is the tool's (from the project's type), scaled
 	// to the emulator's speed, and the clock starts at the project's
 	// creation, not when this command started.
-	tool := toolForType(k, p.Type)
-	expected := tool.P50()
+	tool := toolForType(catalogOf(cmd), k, p.Type)
+	var expected time.Duration
+	if op := catalogOf(cmd).Lookup(string(tool)); op != nil {
+		expected = op.P50
+	}
 	if expected <= 0 {
 		expected = magichour.DefaultExpectedImage
 		switch k {

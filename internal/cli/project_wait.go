@@ -18,14 +18,14 @@ import (
 // types are the tool name in upper case with or without the "ai-" prefix
 // and "-generator" suffix, with the kind in front (image-background-
 // remover) or "-photo" behind (face-swap-photo). "" when none matches.
-func toolForType(kind magichour.Kind, typ string) magichour.Tool {
+func toolForType(cat *catalog.Catalog, kind magichour.Kind, typ string) magichour.Tool {
 	t := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(typ), "_", "-"))
 	if t == "" {
 		return ""
 	}
 	cands := []string{t, "ai-" + t, t + "-generator", "ai-" + t + "-generator", string(kind) + "-" + t, t + "-photo"}
 	for _, c := range cands {
-		for _, op := range catalog.Creates() {
+		for _, op := range cat.Creates() {
 			if string(op.Kind) == string(kind) && op.Name == c {
 				return magichour.Tool(op.Name)
 			}

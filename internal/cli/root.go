@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/hourglasshq/hourglass/internal/catalog"
 )
 
 // Version overrides the version read from the build info when set at build
@@ -67,8 +69,12 @@ func versionLine() string {
 	return s + " " + bi.GoVersion
 }
 
-// NewRoot builds the root command with every subcommand.
-func NewRoot() *cobra.Command {
+// NewRoot builds the root command with every subcommand, its tool
+// commands from the built-in catalog.
+func NewRoot() *cobra.Command { return newRootWith(catalog.Default()) }
+
+// newRootWith builds the root command with the tool commands of cat.
+func newRootWith(cat *catalog.Catalog) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "hourglass",
 		Short:         "Production toolkit for Magic Hour's AI media API",
@@ -85,7 +91,7 @@ func NewRoot() *cobra.Command {
 		newBatchCmd(),
 		newMCPCmd(),
 	)
-	register(root) // API commands (app.go)
+	register(root, cat) // API commands (app.go)
 	addAPIFlagsToGroups(root)
 	applyGroupArgs(root)
 	return root
@@ -109,7 +115,11 @@ func Execute() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ic := &interruptEcho{w: os.Stderr}
-	err := NewRoot().ExecuteContext(context.WithValue(ctx, interruptEchoKey{}, ic))
+	cat, err := resolveCatalog(ctx, os.Args[1:], os.Stderr)
+	if err == nil {
+		ctx := context.WithValue(context.WithValue(ctx, interruptEchoKey{}, ic), catalogKey{}, cat)
+		err = newRootWith(cat).ExecuteContext(ctx)
+	}
 	if ctx.Err() != nil {
 		ic.echo()
 	}

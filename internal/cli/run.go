@@ -27,8 +27,10 @@ func (t *toolCmd) run(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if err := t.validate(body); err != nil {
-		return err
+	if nv, _ := cmd.Flags().GetBool("no-validate"); !nv {
+		if err := t.validate(body, e.note); err != nil {
+			return err
+		}
 	}
 	var names []string
 	for _, lf := range locals {

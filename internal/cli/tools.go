@@ -62,7 +62,7 @@ var kindShort = map[catalog.Kind]string{
 
 // toolGroups builds the image, video and audio groups: one subcommand per
 // create tool of the catalog, plus get, wait, download and delete.
-func toolGroups() []*cobra.Command {
+func toolGroups(cat *catalog.Catalog) []*cobra.Command {
 	var out []*cobra.Command
 	for _, kind := range []catalog.Kind{catalog.KindImage, catalog.KindVideo, catalog.KindAudio} {
 		g := &cobra.Command{
@@ -74,7 +74,7 @@ func toolGroups() []*cobra.Command {
 			},
 		}
 		g.AddGroup(&cobra.Group{ID: "tools", Title: "Tools:"}, &cobra.Group{ID: "projects", Title: "Projects:"})
-		for _, op := range catalog.Creates() {
+		for _, op := range cat.Creates() {
 			if op.Kind == kind {
 				c := newToolCmd(op)
 				c.GroupID = "tools"
@@ -396,9 +396,22 @@ func readArg(s string, in *inputs) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// validate checks body against the catalog and maps errors to flags.
-func (t *toolCmd) validate(body map[string]any) error {
-	err := t.op.Validate(jsonRoundTrip(body))
+// validate checks body against the catalog and maps errors to flags;
+// warnings (unknown fields passed through, URLs without an extension) go
+// to warn.
+func (t *toolCmd) validate(body map[string]any, warn func(format string, args ...any)) error {
+	warns, err := t.op.Check(jsonRoundTrip(body))
+	for _, w := range warns {
+		name := w.Field
+		if f := fieldForPath(t.fields, w.Field); f != nil {
+			name = "--" + f.Flag
+		}
+		if name == "" {
+			warn("warning: %s", w.Message)
+		} else {
+			warn("warning: %s: %s", name, w.Message)
+		}
+	}
 	if err == nil {
 		return nil
 	}
@@ -451,6 +464,12 @@ func (t *toolCmd) validate(body map[string]any) error {
 	msg := strings.Join(lines, "\n  ")
 	if len(lines) > 1 {
 		msg = "invalid request:\n  " + msg
+	}
+	for _, fe := range ve.Fields {
+		if fe.OutOfCatalog {
+			msg += fmt.Sprintf("\n(checked against the catalog of %s; the live API may accept newer values: use a newer catalog with `hourglass catalog update` or --spec FILE|URL, or skip the local checks with --no-validate)", ve.CatalogDate)
+			break
+		}
 	}
 	if missing {
 		msg += "\nexample: " + t.example()
