@@ -293,7 +293,8 @@ func openEmbeddedGateway(ctx context.Context, cmd *cobra.Command, o mcpOptions, 
 
 // embeddedKey returns the tenant key of the embedded gateway, kept in
 // dir/tenant.key: the bootstrap tenant's on the first start, a new tenant
-// when the file is missing or no longer valid.
+// when the file is missing or no longer valid. The first start's admin key
+// goes to dir/admin.key.
 func embeddedKey(ctx context.Context, gw *gateway.Gateway, dir string) (string, error) {
 	path := filepath.Join(dir, "tenant.key")
 	store, keys := gw.Store(), gw.Keys()
@@ -312,6 +313,12 @@ func embeddedKey(ctx context.Context, gw *gateway.Gateway, dir string) (string, 
 	}
 	if err := os.WriteFile(path, []byte(tenantKey+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("keep the tenant key: %w", err)
+	}
+	if keys.Created {
+		// Kept for managing the database later (hourglass serve --db ...).
+		if err := os.WriteFile(filepath.Join(dir, "admin.key"), []byte(keys.AdminKey+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("keep the admin key: %w", err)
+		}
 	}
 	return tenantKey, nil
 }

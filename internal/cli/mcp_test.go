@@ -465,6 +465,14 @@ func TestMCPStdioStandalone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, name := range []string{"tenant.key", "admin.key"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", name, st.Mode().Perm())
+		}
+	}
 	scenario(t, ctx, cs, env, p, strings.TrimSpace(string(key)), true)
 }
 

@@ -99,7 +99,10 @@ func (s *Server) RunStdio(ctx context.Context) error {
 // "Authorization: Bearer <tenant key>", checked against the gateway before
 // anything else happens; a missing or wrong key gets 401.
 func (s *Server) Handler() http.Handler {
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{Logger: s.o.Logger})
+	// Idle sessions are closed after a while so clients that vanish do not
+	// hold memory; a client whose session is gone starts a new one.
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp },
+		&mcp.StreamableHTTPOptions{Logger: s.o.Logger, SessionTimeout: 30 * time.Minute})
 	verify := func(ctx context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
 		a, err := s.o.API.Account(ctx, token, false)
 		if errors.Is(err, ErrUnauthorized) {
