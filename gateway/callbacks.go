@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -84,64 +82,14 @@ func (g *Gateway) nudgeCallbacks() {
 // (at most CallbackWorkers at once) until ctx ends; it then waits for the
 // sends in flight.
 func (g *Gateway) sendCallbacks(ctx context.Context) {
-	n := g.cfg.CallbackWorkers
-	slots := make(chan struct{}, n)
-	for range n {
-		slots <- struct{}{}
-	}
-	defer func() {
-		for range n {
-			<-slots // every send has finished
-		}
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-slots:
-		}
-		free := 1
-	more:
-		for free < n {
-			select {
-			case <-slots:
-				free++
-			default:
-				break more
-			}
-		}
-		owner := g.replica + ".cb." + randomToken(4)
-		now := g.now()
-		cbs, err := g.store.ClaimCallbacks(ctx, owner, now, now.Add(g.cfg.CallbackTimeout+g.cfg.LeaseDuration), free)
-		if err != nil && ctx.Err() == nil {
-			g.log.Error("gateway: claim callbacks", "err", err)
-		}
-		for _, cb := range cbs {
-			go func() {
-				defer func() { slots <- struct{}{} }()
-				g.deliver(g.workCtx, cb)
-			}()
-		}
-		for range free - len(cbs) {
-			slots <- struct{}{}
-		}
-		if len(cbs) == free {
-			continue
-		}
-		wait := g.cfg.IdlePoll
-		if next, ok, err := g.store.NextCallbackDue(ctx); err == nil && ok {
-			wait = min(wait, max(next.Sub(g.now()), 5*time.Millisecond))
-		}
-		t := g.clock.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-g.cbWake:
-		case <-t.Chan():
-		}
-		t.Stop()
-	}
+	runPool(ctx, g, leasePool[*Callback]{
+		name: "callbacks", size: g.cfg.CallbackWorkers, wake: g.cbWake,
+		claim: func(ctx context.Context, owner string, now time.Time, n int) ([]*Callback, error) {
+			return g.store.ClaimCallbacks(ctx, owner, now, now.Add(g.cfg.CallbackTimeout+g.cfg.LeaseDuration), n)
+		},
+		nextDue: g.store.NextCallbackDue,
+		run:     func(cb *Callback) { g.deliver(g.workCtx, cb) },
+	})
 }
 
 // deliver makes one attempt at a callback and records it.
@@ -216,9 +164,7 @@ func (g *Gateway) post(ctx context.Context, cb *Callback) (int, error) {
 
 // callbackBackoff is the delay before retry n: base × 2^(n-1), capped, ±20%.
 func (g *Gateway) callbackBackoff(n int) time.Duration {
-	d := float64(g.cfg.CallbackRetryBase) * math.Pow(2, float64(min(n, 30)-1))
-	d = min(d, float64(g.cfg.CallbackRetryMax))
-	return time.Duration(d * (0.8 + 0.4*rand.Float64()))
+	return backoff(g.cfg.CallbackRetryBase, g.cfg.CallbackRetryMax, n)
 }
 
 // --- SSRF guard ---
@@ -321,39 +267,5 @@ func newCallbackClient(timeout time.Duration, allowPrivate bool) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse // a redirect is a failed delivery
 		},
-	}
-}
-
-// cleanupLoop deletes old events, callback rows and webhook dedupe rows
-// every CleanupInterval (any replica may; deletes are idempotent).
-func (g *Gateway) cleanupLoop(ctx context.Context) {
-	t := g.clock.NewTicker(g.cfg.CleanupInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.Chan():
-		}
-		if g.heldCount() > 0 {
-			// A held create's webhooks wait in the inbox for its id.
-			g.log.Warn("gateway: webhook inbox cleanup postponed while creates are held unsaved", "held", g.heldCount())
-		} else if n, err := g.store.CleanupInbox(ctx, g.now().Add(-g.cfg.InboxTTL)); err != nil && ctx.Err() == nil {
-			g.log.Warn("gateway: webhook inbox cleanup", "err", err)
-		} else if n > 0 {
-			g.log.Info("gateway: webhook inbox cleanup (deliveries for projects no job recorded)", "rows_deleted", n)
-		}
-		g.periodicCleanup(ctx)
-		if g.cfg.Retention <= 0 {
-			continue
-		}
-		n, err := g.store.Cleanup(ctx, g.now().Add(-g.cfg.Retention))
-		if err != nil && ctx.Err() == nil {
-			g.log.Warn("gateway: retention cleanup", "err", err)
-			continue
-		}
-		if n > 0 {
-			g.log.Info("gateway: retention cleanup", "rows_deleted", n, "older_than", g.cfg.Retention.String())
-		}
 	}
 }

@@ -296,7 +296,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	{
 		g.background.Add(3)
-		go func() { defer g.background.Done(); g.cleanupLoop(claimCtx) }()
+		go func() { defer g.background.Done(); g.maintain(claimCtx) }()
 		go func() { defer g.background.Done(); g.heldSaver(claimCtx) }()
 		go func() { defer g.background.Done(); g.sweepTemp(claimCtx) }()
 	}

@@ -4,93 +4,23 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"time"
 
 	"github.com/hourglasshq/hourglass/gateway/job"
 )
 
-// dispatch claims due jobs while there are free worker slots and runs each
-// in its own goroutine (at most cfg.Workers at once). It sleeps until the
-// next job is due, a local change nudges it, or IdlePoll passes (work made
-// due by another replica).
+// dispatch runs the job steps: the lease pool over the jobs table, at
+// most cfg.Workers at once.
 func (g *Gateway) dispatch(ctx context.Context) {
 	defer close(g.dispatchDone)
-	claimFailures := 0
-	slots := make(chan struct{}, g.cfg.Workers)
-	for range g.cfg.Workers {
-		slots <- struct{}{}
-	}
-	for {
-		// Take one free slot (waiting if all are busy), then any others free.
-		select {
-		case <-ctx.Done():
-			return
-		case <-slots:
-		}
-		n := 1
-	more:
-		for n < g.cfg.Workers {
-			select {
-			case <-slots:
-				n++
-			default:
-				break more
-			}
-		}
-		owner := g.replica + "." + randomToken(5)
-		now := g.now()
-		jobs, err := g.store.ClaimJobs(ctx, owner, now, now.Add(g.cfg.LeaseDuration), n)
-		if err != nil && ctx.Err() == nil {
-			claimFailures++
-			g.log.Error("gateway: claim jobs", "err", err, "consecutive_failures", claimFailures)
-		} else if err == nil {
-			claimFailures = 0
-		}
-		for _, j := range jobs {
-			g.work.Add(1)
-			go func() {
-				defer g.work.Done()
-				defer func() { slots <- struct{}{} }()
-				g.run(j)
-			}()
-		}
-		for range n - len(jobs) {
-			slots <- struct{}{}
-		}
-		if claimFailures > 0 {
-			// A failing claim (database down or full) backs off.
-			if err := g.sleep(ctx, g.backoff(claimFailures)); err != nil {
-				return
-			}
-			continue
-		}
-		if len(jobs) == n {
-			continue // maybe more due; claim again as slots free up
-		}
-		if err := g.idle(ctx); err != nil {
-			return
-		}
-	}
-}
-
-// idle waits until the next job may be due, a nudge, or IdlePoll.
-func (g *Gateway) idle(ctx context.Context) error {
-	wait := g.cfg.IdlePoll
-	if next, ok, err := g.store.NextDue(ctx); err == nil && ok {
-		if d := next.Sub(g.now()); d < wait {
-			wait = max(d, 5*time.Millisecond)
-		}
-	}
-	t := g.clock.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-g.wake:
-	case <-t.Chan():
-	}
-	return nil
+	runPool(ctx, g, leasePool[*Job]{
+		name: "jobs", size: g.cfg.Workers, wake: g.wake, inFlight: &g.work,
+		claim: func(ctx context.Context, owner string, now time.Time, n int) ([]*Job, error) {
+			return g.store.ClaimJobs(ctx, owner, now, now.Add(g.cfg.LeaseDuration), n)
+		},
+		nextDue: g.store.NextDue,
+		run:     g.run,
+	})
 }
 
 // run performs the step a claimed job is due for, holding its lease with a
@@ -200,11 +130,9 @@ func update(c job.Change) JobUpdate {
 	return JobUpdate{Job: c.Job, Events: c.Events, Outputs: c.Outputs, CreditsDelta: c.CreditsDelta}
 }
 
-// backoff returns the delay before the attempt-th retry, with jitter.
+// backoff returns the delay before a step's attempt-th retry.
 func (g *Gateway) backoff(attempt int) time.Duration {
-	d := float64(g.cfg.RetryBase) * math.Pow(2, float64(min(attempt, 30)-1))
-	d = min(d, float64(g.cfg.RetryMax))
-	return time.Duration(d * (0.8 + 0.4*rand.Float64()))
+	return backoff(g.cfg.RetryBase, g.cfg.RetryMax, attempt)
 }
 
 // expected returns how long a tool's job is expected to take upstream.
