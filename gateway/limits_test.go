@@ -63,10 +63,10 @@ func TestBudgetRefusesByEstimate(t *testing.T) {
 func TestMaxInFlightQueuesLocally(t *testing.T) {
 	t.Parallel()
 	eachDB(t, func(t *testing.T, dbURL string) {
-		// Jobs last about a second (upscaler p50 22 s at 20x), so all six
+		// Jobs last about four seconds (upscaler p50 22 s at 5x), so all six
 		// are submitted while the first two are still upstream, however
 		// loaded the machine is.
-		h := newHarness(t, dbURL, hopts{speed: 20, workers: 6})
+		h := newHarness(t, dbURL, hopts{speed: 5, workers: 6})
 		key := h.newTenant(map[string]any{"name": "narrow", "max_in_flight": 2})
 		var ids []string
 		for range 6 {
@@ -78,7 +78,7 @@ func TestMaxInFlightQueuesLocally(t *testing.T) {
 		}
 		ctx := context.Background()
 		maxSeen := 0
-		deadline := time.Now().Add(40 * time.Second)
+		deadline := time.Now().Add(2 * time.Minute)
 		for {
 			// One SELECT: a consistent snapshot (reading the jobs one by one
 			// could count a job that finished before another started).
@@ -137,9 +137,15 @@ func TestUpstreamRateLimit(t *testing.T) {
 	if d := time.Since(start); d < 200*time.Millisecond {
 		t.Fatalf("6 creates at 20/s with burst 1 took %s", d)
 	}
-	code, body := h.do("GET", "/metrics", "", nil, nil)
-	if code != 200 || !strings.Contains(string(body), `hourglass_upstream_calls_total{route="POST /v1/ai-image-generator",status="200"} 6`) ||
-		!strings.Contains(string(body), `hourglass_jobs{status=`) {
+	// The emulator counts a create before the gateway has read its answer,
+	// so wait for the gateway's own counter rather than reading it once.
+	var code int
+	var body []byte
+	waitFor(t, "the gateway's metrics to count 6 creates", func() bool {
+		code, body = h.do("GET", "/metrics", "", nil, nil)
+		return code == 200 && strings.Contains(string(body), `hourglass_upstream_calls_total{route="POST /v1/ai-image-generator",status="200"} 6`)
+	})
+	if !strings.Contains(string(body), `hourglass_jobs{status=`) {
 		t.Fatalf("metrics: %d\n%s", code, body)
 	}
 }
