@@ -36,6 +36,11 @@ type config struct {
 	Seed     uint64
 	Tools    []string
 	Progress io.Writer
+	// FullDisk puts the SQLite database, the create journal and the
+	// outputs on a tmpfs of DiskSize bytes that a ballast file fills during
+	// the middle third of the kills (fulldisk.go).
+	FullDisk bool
+	DiskSize int64
 }
 
 // report is what a run shows.
@@ -59,6 +64,15 @@ type report struct {
 	Interrupted     map[string]int // distinct jobs whose lease a killed process held, by status
 	MaxInFlight     int            // most non-terminal jobs at one kill
 	Problems        []string
+
+	// Full-disk run only.
+	FullDisk       bool
+	FullFor        time.Duration // how long the disk was full
+	KillsWhileFull int
+	Ballast        int64 // bytes written to fill the disk
+	HeldCreates    int   // distinct jobs whose upstream-id save failed (held)
+	Replayed       int   // distinct jobs replayed from the create journal
+	HeldOrphans    int   // held creates whose id never reached the job: must be 0
 }
 
 func (r *report) problem(format string, args ...any) {
@@ -102,6 +116,20 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		rep.DB = "postgres"
 	}
 	storage := filepath.Join(cfg.Dir, "outputs")
+	small := filepath.Join(cfg.Dir, "small")
+	if cfg.FullDisk {
+		if rep.DB != "sqlite" {
+			return nil, errors.New("-full-disk runs on SQLite only (the database must be on the small disk)")
+		}
+		unmount, err := mountTmpfs(small, cfg.DiskSize)
+		if err != nil {
+			return nil, err
+		}
+		defer unmount()
+		rep.FullDisk = true
+		dbURL = "sqlite://" + filepath.Join(small, "hourglass.db") // the journal goes beside it
+		storage = filepath.Join(small, "outputs")
+	}
 
 	emu, err := gwproc.StartEmulator(cfg.Bin, emuAddr, cfg.Speed, "http://"+gwAddr+"/hooks/magichour", secret,
 		filepath.Join(cfg.Dir, "emulator"), "--webhook-attempts", "8", "--output-size", "0")
@@ -112,6 +140,9 @@ func run(ctx context.Context, cfg config) (*report, error) {
 
 	gw, err := gwproc.StartGateway(gwproc.GatewayConfig{Bin: cfg.Bin, Addr: gwAddr, DB: dbURL, Storage: "file://" + storage,
 		Secret: secret, UpstreamURL: emu.URL, Workers: cfg.Workers, LogPrefix: filepath.Join(cfg.Dir, "gateway")})
+	if cfg.FullDisk {
+		gw.Cfg.ReadyPath = "/healthz" // not ready while full, by design
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +234,33 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	// storage at once. What was in flight is read from the database right
 	// after each kill (a job stays in a status across kills: counted once).
 	seen := map[string]bool{}
+	var fullSince time.Time
 	for k, gap := range gaps {
+		if cfg.FullDisk && k == cfg.Kills/3 {
+			// Slow creates for a moment, so some are in flight when the disk
+			// fills under them (their save then fails: held, not orphaned).
+			if err := setLatency(ctx, emu.URL, 1500*time.Millisecond); err != nil {
+				return nil, err
+			}
+			time.Sleep(1200 * time.Millisecond)
+			n, err := fillDisk(small)
+			if err != nil {
+				return nil, fmt.Errorf("fill the disk: %w", err)
+			}
+			if err := setLatency(ctx, emu.URL, 0); err != nil {
+				return nil, err
+			}
+			time.Sleep(2 * time.Second) // the slow creates answer (their saves fail) before the next kill
+			rep.Ballast, fullSince = n, time.Now()
+			logf("  [%s] disk full: %d MiB of ballast, %d bytes free", rep.DB, n>>20, diskFree(small))
+		}
+		if cfg.FullDisk && k == 2*cfg.Kills/3 && !fullSince.IsZero() {
+			if err := freeDisk(small); err != nil {
+				return nil, fmt.Errorf("free the disk: %w", err)
+			}
+			rep.FullFor, fullSince = time.Since(fullSince), time.Time{}
+			logf("  [%s] space back after %v", rep.DB, rep.FullFor.Round(time.Millisecond))
+		}
 		select {
 		case <-time.After(gap):
 		case <-ctx.Done():
@@ -212,6 +269,9 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		gwMu.Lock()
 		gw.Kill()
 		rep.Kills++
+		if !fullSince.IsZero() {
+			rep.KillsWhileFull++
+		}
 		if open, err := dbr.Open(ctx); err == nil {
 			rep.MaxInFlight = max(rep.MaxInFlight, len(open))
 			for _, j := range open {
@@ -230,6 +290,10 @@ func run(ctx context.Context, cfg config) (*report, error) {
 			return nil, fmt.Errorf("restart after kill %d: %w", k+1, err)
 		}
 		logf("  [%s] kill %d/%d after %v; restarted", rep.DB, k+1, cfg.Kills, gap.Round(time.Millisecond))
+	}
+	if !fullSince.IsZero() { // fewer than 3 kills: free it now
+		_ = freeDisk(small)
+		rep.FullFor = time.Since(fullSince)
 	}
 	<-feedDone
 	subWG.Wait()
@@ -345,6 +409,16 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		rep.problem("%d upstream creates beyond one per job (creates %d, jobs with an upstream id %d, create_outcome_unknown without id %d)",
 			rep.Duplicates, st.Creates, rep.WithUpstreamID, rep.UnknownOutcome)
 	}
+	if cfg.FullDisk {
+		held, replayed := heldStats(filepath.Join(cfg.Dir, "gateway"))
+		rep.HeldCreates, rep.Replayed = len(held), len(replayed)
+		for _, j := range jobs {
+			if held[j.ID] && j.UpstreamID == "" {
+				rep.HeldOrphans++
+				rep.problem("job %s: its create's save failed and its upstream id was never recorded (%s)", j.ID, j.Status)
+			}
+		}
+	}
 	if rep.Orphans < 0 {
 		rep.problem("emulator counted %d creates but %d jobs have an upstream id", st.Creates, rep.WithUpstreamID)
 	}
@@ -435,6 +509,10 @@ func (r *report) String() string {
 	fmt.Fprintf(&b, "  upstream creates: %d = %d jobs with an upstream id + %d orphan(s) (create_outcome_unknown without id: %d)\n",
 		r.UpstreamCreates, r.WithUpstreamID, r.Orphans, r.UnknownOutcome)
 	fmt.Fprintf(&b, "  duplicate creates: %d\n", r.Duplicates)
+	if r.FullDisk {
+		fmt.Fprintf(&b, "  full disk: %d MiB ballast, full for %v, %d kill -9 while full; creates held after a failed save: %d (replayed from the journal by a later process: %d), orphaned by a failed save: %d\n",
+			r.Ballast>>20, r.FullFor.Round(100*time.Millisecond), r.KillsWhileFull, r.HeldCreates, r.Replayed, r.HeldOrphans)
+	}
 	fmt.Fprintf(&b, "  POSTs retried with the same idempotency key: %d; webhook deliveries failed while down (retried): %d\n", r.SubmitRetries, r.WebhooksFailed)
 	if len(r.Problems) == 0 {
 		fmt.Fprintf(&b, "  OK: no job lost, all terminal, all outputs verified, no second create\n")

@@ -9,6 +9,7 @@
 //
 //	go run ./bench/gateway/crash -kills 30 -jobs 300          # SQLite, then PostgreSQL when reachable
 //	go run ./bench/gateway/crash -db sqlite -kills 8 -jobs 40
+//	go run ./bench/gateway/crash -full-disk -kills 15 -jobs 150   # root: SQLite on a tmpfs filled mid-run
 //
 // The emulator is a separate `hourglass emulate` process on a fixed port,
 // so it survives the kills, keeps retrying webhooks while the gateway is
@@ -38,7 +39,8 @@ func main() {
 		minGap, maxGap, settle        time.Duration
 		dbs, bin                      string
 		seed                          uint64
-		keep                          bool
+		keep, fullDisk                bool
+		diskSize                      int64
 	)
 	flag.IntVar(&kills, "kills", 30, "kill -9 count")
 	flag.IntVar(&jobs, "jobs", 300, "jobs submitted while the gateway is being killed")
@@ -52,7 +54,12 @@ func main() {
 	flag.StringVar(&bin, "bin", "", "hourglass binary (default: build ./cmd/hourglass)")
 	flag.Uint64Var(&seed, "seed", uint64(time.Now().UnixNano()), "random seed (kill times, run id)")
 	flag.BoolVar(&keep, "keep", false, "keep the work folder (database, outputs, logs)")
+	flag.BoolVar(&fullDisk, "full-disk", false, "SQLite, journal and outputs on a small tmpfs (root) that a ballast file fills during the middle third of the kills")
+	flag.Int64Var(&diskSize, "disk-size", 96<<20, "size of the -full-disk tmpfs in bytes")
 	flag.Parse()
+	if fullDisk && !flagSet("db") {
+		dbs = "sqlite"
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -82,7 +89,8 @@ func main() {
 		}
 		fmt.Printf("== %s: %d jobs, %d kills, seed %d ==\n", db, jobs, kills, seed)
 		rep, err := run(ctx, config{Bin: bin, Dir: dir, DB: dsn, Jobs: jobs, Kills: kills, MinGap: minGap, MaxGap: maxGap,
-			Speed: speed, Workers: workers, Clients: clients, Settle: settle, Seed: seed, Progress: os.Stdout})
+			Speed: speed, Workers: workers, Clients: clients, Settle: settle, Seed: seed, Progress: os.Stdout,
+			FullDisk: fullDisk, DiskSize: diskSize})
 		drop()
 		if err != nil {
 			fmt.Printf("%s: %v (logs in %s)\n", db, err, dir)
@@ -102,6 +110,12 @@ func main() {
 	if failed {
 		os.Exit(1)
 	}
+}
+
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func fatal(err error) {

@@ -231,6 +231,9 @@ type GatewayConfig struct {
 	Workers                                     int
 	LogPrefix                                   string
 	Extra                                       []string // more serve flags
+	// ReadyPath is what a start waits for (default /readyz; /healthz when
+	// the gateway is expected not to be ready, e.g. on a full disk).
+	ReadyPath string
 }
 
 // Gateway is a `hourglass serve` process (restartable on the same
@@ -269,7 +272,11 @@ func (g *Gateway) Restart() error {
 	}
 	g.Proc = p
 	g.Starts++
-	if err := waitHTTP(p, g.URL+"/readyz", 60*time.Second); err != nil {
+	ready := c.ReadyPath
+	if ready == "" {
+		ready = "/readyz"
+	}
+	if err := waitHTTP(p, g.URL+ready, 60*time.Second); err != nil {
 		p.Kill()
 		return err
 	}
