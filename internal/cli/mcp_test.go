@@ -375,6 +375,13 @@ func scenario(t *testing.T, ctx context.Context, cs *mcp.ClientSession, env *mcp
 		t.Errorf("emulator creates = %d, want %d", creates(), before+3)
 	}
 
+	// A job that fails upstream is a tool error with its code and a fix.
+	res, failed := call(t, ctx, cs, "ai_image_generator", map[string]any{"name": "boom", "image_count": 1, "aspect_ratio": "1:1",
+		"style": map[string]any{"prompt": "fails"}, "wait_seconds": 120}, true, false)
+	if failed["status"] != "error" || !strings.Contains(resultText(res), "unknown_error") || !strings.Contains(resultText(res), "new idempotency_key") {
+		t.Errorf("failed job: %s", resultText(res))
+	}
+
 	// Faces of the uploaded image.
 	res, faces := call(t, ctx, cs, "detect_faces", map[string]any{"assets": map[string]any{"target_file_path": fp}, "wait_seconds": 60}, false, false)
 	if faces["status"] != "complete" || len(faces["faces"].([]any)) == 0 {

@@ -374,7 +374,41 @@ func (s *Server) jobResult(ctx context.Context, key string, j *Job, timedOut, re
 			content = append(content, &mcp.AudioContent{Data: data, MIMEType: o.ContentType})
 		}
 	}
-	return &mcp.CallToolResult{Content: content, StructuredContent: v}
+	// A job that failed is a tool error, so the agent notices and corrects
+	// its input; the job's details stay in the structured result.
+	failed := j.Status == "error" || j.Status == "create_outcome_unknown"
+	if failed {
+		msg := "The job failed"
+		if j.Error != nil {
+			msg += " (" + j.Error.Code + "): " + j.Error.Message
+		}
+		if fix := jobFix(j); fix != "" {
+			msg += ". Fix: " + fix
+		}
+		content = append([]mcp.Content{&mcp.TextContent{Text: msg}}, content...)
+	}
+	return &mcp.CallToolResult{Content: content, StructuredContent: v, IsError: failed}
+}
+
+// jobFix says what to do about a failed job, by its error code.
+func jobFix(j *Job) string {
+	code := ""
+	if j.Error != nil {
+		code = j.Error.Code
+	}
+	switch {
+	case j.Status == "create_outcome_unknown":
+		return "the gateway cannot tell whether Magic Hour created the job (check its dashboard before creating again with a new idempotency_key)"
+	case code == "no_source_face":
+		return "the input shows no detectable face: use another image or video (detect_faces checks one)"
+	case code == "invalid_video_file" || code == "file_too_large":
+		return "use another input file (a supported format, smaller)"
+	case code == "insufficient_credits":
+		return "the Magic Hour account is out of credits (see account)"
+	case code == "invalid_parameters":
+		return "change the arguments and create again"
+	}
+	return "create again with a new idempotency_key (the same arguments return this failed job)"
 }
 
 func (s *Server) readOutput(ctx context.Context, key, id string, n int, limit int64) ([]byte, error) {
