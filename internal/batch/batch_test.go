@@ -553,3 +553,26 @@ func TestNameTemplate(t *testing.T) {
 		t.Fatalf("clashes %+v", clashes)
 	}
 }
+
+func TestSecondRunOfTheSameBatchIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	in := writeFile(t, "b.jsonl", imageLines(2, nil))
+	parsed, err := ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openState(DefaultManifestPath(in, false), parsed.Records, false) // a run in progress
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Execute(context.Background(), e.opts(in, t.TempDir())); !errors.Is(err, ErrLocked) || e.creates() != 0 {
+		t.Fatalf("second run: %v, %d creates", err, e.creates())
+	}
+	if err := st.close(); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := Execute(context.Background(), e.opts(in, t.TempDir())); err != nil || sum.Counts[StatusComplete] != 2 {
+		t.Fatalf("after the first run ended: %v", err)
+	}
+}

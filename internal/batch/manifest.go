@@ -179,7 +179,12 @@ type state struct {
 	entries  []*Entry          // in input order
 	byKey    map[string]*Entry // by Key
 	writeErr error
+	dirty    bool     // changed since the last checkpoint
+	lock     *os.File // held (flock) for the whole run
 }
+
+// ErrLocked is returned when another run holds the batch's manifest.
+var ErrLocked = errors.New("batch: another run of this batch is in progress (its manifest is locked)")
 
 func journalPath(manifest string) string { return manifest + ".journal" }
 
@@ -209,7 +214,20 @@ func readState(path string) (map[string]Entry, error) {
 // is known (else it starts pending); records no longer in the input are
 // dropped. A journal entry left in StatusCreating becomes
 // StatusOutcomeUnknown.
-func openState(path string, recs []Record, fromInput bool) (*state, error) {
+func openState(path string, recs []Record, fromInput bool) (st *state, err error) {
+	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockFile(lock); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lock.Close()
+		}
+	}()
 	known := map[string]Entry{}
 	if !fromInput {
 		prev, err := ReadManifest(path)
@@ -238,7 +256,7 @@ func openState(path string, recs []Record, fromInput bool) (*state, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	s := &state{path: path, byKey: map[string]*Entry{}}
+	s := &state{path: path, byKey: map[string]*Entry{}, lock: lock}
 	for _, r := range recs {
 		l := r.Line
 		e := &Entry{Line: l.N, Key: l.Key, Tool: l.Tool, Name: l.Name, Params: l.Params, Status: StatusPending, Attempt: 1}
@@ -290,6 +308,7 @@ func (s *state) update(e *Entry, durable bool, fn func(*Entry)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fn(e)
+	s.dirty = true
 	if !durable || s.journal == nil {
 		return nil
 	}
@@ -325,6 +344,9 @@ func (s *state) snapshot() []Entry {
 func (s *state) checkpoint() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.dirty {
+		return nil
+	}
 	if err := s.flushLocked(); err != nil {
 		return err
 	}
@@ -353,7 +375,11 @@ func (s *state) flushLocked() error {
 		b.Write(j)
 		b.WriteByte('\n')
 	}
-	return writeFileAtomic(s.path, b.Bytes())
+	if err := writeFileAtomic(s.path, b.Bytes()); err != nil {
+		return err
+	}
+	s.dirty = false
+	return nil
 }
 
 // close checkpoints and closes the journal, removing it when empty.
@@ -367,6 +393,10 @@ func (s *state) close() error {
 		if err == nil {
 			_ = os.Remove(journalPath(s.path))
 		}
+	}
+	if s.lock != nil {
+		s.lock.Close() // releases the flock; the file stays (removing it would race a new run)
+		s.lock = nil
 	}
 	return err
 }
