@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -69,6 +70,10 @@ func (r *report) String() string {
 	fmt.Fprintf(&b, "  manifest: %d lines, %d complete, %d create_outcome_unknown, %d other; %d distinct job ids\n",
 		r.ManifestLines, r.Complete, r.OutcomeUnknown, r.OtherStatus, r.DistinctJobs)
 	fmt.Fprintf(&b, "  outputs present with their manifest size and sha256: %d\n", r.OutputsVerified)
+	if r.OutcomeUnknown > 0 {
+		fmt.Fprintf(&b, "  %d line(s) create_outcome_unknown: a kill landed while their create was on the wire; by design they are\n"+
+			"  not resent (the emulator counted their create: no job was lost or made twice; --resend-unknown would resend)\n", r.OutcomeUnknown)
+	}
 	if len(r.Problems) == 0 {
 		b.WriteString("  OK\n")
 	}
@@ -170,6 +175,10 @@ func run(ctx context.Context, cfg config) (*report, error) {
 				case <-time.After(5 * time.Millisecond):
 				}
 				if n, err := stats(); err == nil && n >= st.at {
+					// A moment not tied to a create: stopping right when the
+					// emulator counted one would aim at the one window where
+					// the answer is not recorded yet.
+					time.Sleep(time.Duration(rand.N(40)) * time.Millisecond)
 					st.stop(cmd)
 					werr = <-done
 					stopped = true
@@ -192,15 +201,16 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	if got := rep.Runs[0].ExitCode; got != 4 {
 		rep.problem("the SIGINT run exited %d, want 4 (interrupted)", got)
 	}
-	if got := rep.Runs[2].ExitCode; got != 0 {
-		rep.problem("the last run exited %d, want 0", got)
-	}
 	rep.UpstreamCreates, err = stats()
 	if err != nil {
 		return nil, err
 	}
 	if err := verify(rep, strings.TrimSuffix(input, ".jsonl")+".manifest.jsonl"); err != nil {
 		return nil, err
+	}
+	if got := rep.Runs[2].ExitCode; got != 0 && rep.OutcomeUnknown == 0 {
+		log, _ := os.ReadFile(filepath.Join(cfg.Dir, "run3.log"))
+		rep.problem("the last run exited %d, want 0; its output:\n%s", got, log)
 	}
 	if rep.UpstreamCreates != cfg.Lines {
 		rep.problem("%d upstream creates for %d lines", rep.UpstreamCreates, cfg.Lines)
