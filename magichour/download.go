@@ -353,7 +353,8 @@ func (c *Client) downloadOne(ctx context.Context, src *urlSource, i int, dir str
 			resp.Body.Close()
 			return DownloadedFile{}, fmt.Errorf("GET %s: unexpected status %s", stripQuery(url), resp.Status)
 		}
-		w := &progressWriter{w: tmp, n: offset, total: total, fn: func(n, t int64) { progress(i, n, t) }}
+		w := &progressWriter{w: tmp, n: offset, total: total, fn: func(n, t int64) { progress(i, n, t) },
+			fd: tmp.Fd(), flushed: offset}
 		_, err = io.CopyBuffer(w, resp.Body, buf)
 		resp.Body.Close()
 		offset = w.n
@@ -602,12 +603,22 @@ func parseContentRange(v string) (start, size int64, ok bool) {
 
 // progressWriter counts bytes written and reports them. It hides the
 // file's ReadFrom so that io.CopyBuffer uses the caller's fixed buffer.
+//
+// Every writebackChunk bytes it starts the kernel's writeback of what was
+// just written (startWriteback), so that the disk works while the network
+// does and the fsync before the rename is short.
 type progressWriter struct {
 	w     io.Writer
 	n     int64
 	total int64
 	fn    func(done, total int64)
+
+	fd      uintptr
+	flushed int64 // writeback started up to here
 }
+
+// writebackChunk is how much is written between two writeback starts.
+const writebackChunk = 8 << 20
 
 type writeError struct{ err error }
 
@@ -617,6 +628,10 @@ func (e *writeError) Unwrap() error { return e.err }
 func (p *progressWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
 	p.n += int64(n)
+	if p.fd != 0 && p.n-p.flushed >= writebackChunk {
+		startWriteback(p.fd, p.flushed, p.n-p.flushed)
+		p.flushed = p.n
+	}
 	p.fn(p.n, p.total)
 	if err != nil {
 		return n, &writeError{err}
