@@ -147,7 +147,7 @@ func (g *Gateway) UploadInput(ctx context.Context, tenantID, ext string, r io.Re
 }
 
 // dashboardStore is what the dashboard needs beyond Store; the SQL store
-// implements it (dashboard_store.go).
+// implements it (store_dashboard.go).
 type dashboardStore interface {
 	dashboardSecret(ctx context.Context) (string, error)
 	jobsChangedSince(ctx context.Context, f JobFilter, since time.Time, limit int) ([]*Job, error)

@@ -115,7 +115,7 @@ type Store interface {
 	RecordDelivery(ctx context.Context, bodyHash string, events []Event) error
 
 	// Uploads, callbacks, face detections, limits, retention and metrics
-	// (store_more.go).
+	// (store_interface.go; implemented in store_uploads.go, store_callbacks.go, ...).
 	extraStore
 
 	Ping(ctx context.Context) error
