@@ -37,6 +37,11 @@ func (b *APIBackend) Prepare(_ context.Context, _ *Run, todo []*Entry) ([]*Entry
 	return todo, nil
 }
 
+// Upload implements Uploader: the file goes to Magic Hour's storage.
+func (b *APIBackend) Upload(ctx context.Context, path string) (string, error) {
+	return b.client.Files.Upload(ctx, path)
+}
+
 // Create implements Backend.
 func (b *APIBackend) Create(ctx context.Context, e *Entry) (Created, error) {
 	tool, err := magichour.ParseTool(e.Tool)

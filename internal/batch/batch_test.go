@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/hourglasshq/hourglass/emulator"
+	"github.com/hourglasshq/hourglass/internal/media"
 	"github.com/hourglasshq/hourglass/magichour"
 )
 
@@ -574,5 +575,57 @@ func TestSecondRunOfTheSameBatchIsRefused(t *testing.T) {
 	}
 	if sum, err := Execute(context.Background(), e.opts(in, t.TempDir())); err != nil || sum.Counts[StatusComplete] != 2 {
 		t.Fatalf("after the first run ended: %v", err)
+	}
+}
+
+// Local input files are checked when the file is read (they must exist and
+// have an extension the field takes) and uploaded just before the create.
+func TestLocalInputFiles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := t.TempDir()
+	png, err := media.Image("png", 32, 32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "shots"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a.png", "b.png"} {
+		if err := os.WriteFile(filepath.Join(dir, "shots", n), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644)
+	line := `{"tool":"image-background-remover","params":{"assets":{"image_file_path":%q}}}` + "\n"
+	in := filepath.Join(dir, "b.jsonl")
+	os.WriteFile(in, []byte(fmt.Sprintf(line, "shots/a.png")+fmt.Sprintf(line, "shots/b.png")+fmt.Sprintf(line, "missing.png")+fmt.Sprintf(line, "notes.txt")), 0o644)
+	_, err = Execute(context.Background(), e.opts(in, t.TempDir()))
+	var ie *InvalidError
+	if !errors.As(err, &ie) || len(ie.Lines) != 2 || ie.Lines[0].Line != 3 || ie.Lines[0].Field != "params.assets.image_file_path" || ie.Lines[1].Line != 4 {
+		t.Fatalf("err %v", err)
+	}
+	o := e.opts(in, t.TempDir())
+	o.SkipInvalid = true
+	sum, err := Execute(context.Background(), o)
+	if err != nil || sum.Counts[StatusComplete] != 2 {
+		t.Fatalf("%v %+v", err, sum)
+	}
+	if st := e.srv.Emulator.Stats(); st.Uploads != 2 || st.Creates != 2 {
+		t.Fatalf("uploads %d, creates %d", st.Uploads, st.Creates)
+	}
+	es := readManifest(t, sum.Manifest)
+	if !strings.Contains(string(es[0].Params), "shots/a.png") || es[0].Key == es[1].Key {
+		t.Fatalf("manifest keeps the local path and one key per file: %+v", es[:2])
+	}
+	// Through a gateway, local files are refused before anything is sent
+	// (nothing listens at this address).
+	gb, err := NewGatewayBackend("http://127.0.0.1:1", "key", nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Backend, o.Manifest = gb, filepath.Join(dir, "gw.manifest.jsonl")
+	if _, err := Execute(context.Background(), o); !errors.As(err, &ie) || len(ie.Lines) != 2 || !strings.Contains(ie.Lines[0].Message, "local file") {
+		t.Fatalf("gateway with local files: %v", err)
 	}
 }

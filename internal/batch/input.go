@@ -126,9 +126,9 @@ func ReadFile(path string) (*Input, error) {
 	}
 	defer f.Close()
 	if strings.EqualFold(filepath.Ext(path), ".csv") {
-		return ParseCSV(f)
+		return parseCSV(f, filepath.Dir(path))
 	}
-	return ParseJSONL(f)
+	return parseJSONL(f, filepath.Dir(path))
 }
 
 // jsonlFields are the keys a JSONL line may have: the input's own and, so
@@ -137,7 +137,10 @@ var jsonlFields = map[string]bool{"tool": true, "params": true, "key": true, "na
 
 // ParseJSONL reads one job per non-blank line. Every bad line is reported,
 // none stops the parse.
-func ParseJSONL(r io.Reader) (*Input, error) {
+func ParseJSONL(r io.Reader) (*Input, error) { return parseJSONL(r, ".") }
+
+// parseJSONL is ParseJSONL with local input files relative to base.
+func parseJSONL(r io.Reader, base string) (*Input, error) {
 	in := &Input{}
 	br := bufio.NewReaderSize(r, 64<<10)
 	n := 0
@@ -158,7 +161,7 @@ func ParseJSONL(r io.Reader) (*Input, error) {
 			}
 			continue
 		}
-		rec := parseJSONLine(n, raw)
+		rec := parseJSONLine(n, raw, base)
 		if rec.Line.Prev != nil {
 			manifestLines++
 		}
@@ -194,7 +197,7 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-func parseJSONLine(n int, raw []byte) Record {
+func parseJSONLine(n int, raw []byte, base string) Record {
 	rec := Record{Line: Line{N: n}}
 	bad := func(field, msg string) Record {
 		rec.Errors = append(rec.Errors, LineError{Line: n, Field: field, Message: msg})
@@ -250,7 +253,7 @@ func parseJSONLine(n int, raw []byte) Record {
 		return bad("params", "must be a JSON object")
 	}
 	rec.Line.Params = params
-	rec.Errors = append(rec.Errors, checkLine(&rec.Line)...)
+	rec.Errors = append(rec.Errors, checkLine(&rec.Line, base)...)
 	return rec
 }
 
@@ -259,7 +262,10 @@ func parseJSONLine(n int, raw []byte) Record {
 // typed by the tool's request schema: numbers, booleans, and JSON for
 // arrays and objects; an empty cell leaves the parameter out. A params
 // column, if present, holds a JSON object the other columns add to.
-func ParseCSV(r io.Reader) (*Input, error) {
+func ParseCSV(r io.Reader) (*Input, error) { return parseCSV(r, ".") }
+
+// parseCSV is ParseCSV with local input files relative to base.
+func parseCSV(r io.Reader, base string) (*Input, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
@@ -310,13 +316,13 @@ func ParseCSV(r io.Reader) (*Input, error) {
 			}
 			return nil, err
 		}
-		in.Records = append(in.Records, csvRecord(line, cols, row))
+		in.Records = append(in.Records, csvRecord(line, cols, row, base))
 	}
 	finishKeys(in)
 	return in, nil
 }
 
-func csvRecord(n int, cols, row []string) Record {
+func csvRecord(n int, cols, row []string, base string) Record {
 	rec := Record{Line: Line{N: n}}
 	bad := func(field, msg string) {
 		rec.Errors = append(rec.Errors, LineError{Line: n, Field: field, Message: msg})
@@ -376,7 +382,7 @@ func csvRecord(n int, cols, row []string) Record {
 		return rec
 	}
 	rec.Line.Params = params
-	rec.Errors = append(rec.Errors, checkLine(&rec.Line)...)
+	rec.Errors = append(rec.Errors, checkLine(&rec.Line, base)...)
 	return rec
 }
 
@@ -454,7 +460,9 @@ func setPath(body map[string]any, path string, v any) error {
 }
 
 // checkLine validates a line against the catalog and compacts its params.
-func checkLine(l *Line) []LineError {
+// An input-file field may hold a local file (relative to base): it must
+// exist, and is validated as the upload it becomes at create time.
+func checkLine(l *Line, base string) []LineError {
 	var errs []LineError
 	bad := func(field, msg string) { errs = append(errs, LineError{Line: l.N, Field: field, Message: msg}) }
 	if len(l.Key) > 200 {
@@ -484,7 +492,16 @@ func checkLine(l *Line) []LineError {
 			}
 		}
 	}
-	if err := op.ValidateJSON(l.Params); err != nil {
+	check := l.Params
+	if locals, errs2 := localFiles(op, l.Params, base); len(errs2) > 0 {
+		for _, e := range errs2 {
+			bad(e.Field, e.Message)
+		}
+		return errs
+	} else if len(locals) > 0 {
+		check = withUploads(l.Params, locals, func(lf localFile) string { return "api-assets/local/upload." + lf.ext })
+	}
+	if err := op.ValidateJSON(check); err != nil {
 		var ve *catalog.ValidationError
 		if !errors.As(err, &ve) {
 			bad("params", err.Error())
@@ -546,4 +563,71 @@ func contentHash(l *Line) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s", l.Tool, canon, l.Name)
 	return hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+// localFile is an input-file field of a line that names a local file.
+type localFile struct {
+	field string // concrete dotted path, e.g. "assets.image_file_path"
+	path  string // the file, resolved
+	ext   string
+}
+
+// localFiles finds the input-file values of params that are neither URLs
+// nor Magic Hour storage paths, resolved against base.
+func localFiles(op *catalog.Operation, params json.RawMessage, base string) ([]localFile, []LineError) {
+	var body map[string]any
+	if err := json.Unmarshal(params, &body); err != nil {
+		return nil, nil
+	}
+	var out []localFile
+	var errs []LineError
+	for _, ref := range op.FileRefs(body) {
+		if catalog.IsURL(ref.Value) || catalog.IsStoragePath(ref.Value) || strings.Contains(ref.Value, "://") {
+			continue
+		}
+		p := ref.Value
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(base, p)
+		}
+		st, err := os.Stat(p)
+		if err != nil || !st.Mode().IsRegular() {
+			errs = append(errs, LineError{Field: "params." + ref.Field, Message: fmt.Sprintf("no such file %q (a local file, an http(s) URL or an api-assets/ path)", ref.Value)})
+			continue
+		}
+		ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(p), "."))
+		if media := catalog.MediaOfExtension(ext); media == "" || !contains(ref.Media, media) {
+			errs = append(errs, LineError{Field: "params." + ref.Field, Message: fmt.Sprintf("%s: the API takes %s files here", ref.Value, strings.Join(ref.Media, " or "))})
+			continue
+		}
+		out = append(out, localFile{field: ref.Field, path: p, ext: ext})
+	}
+	return out, errs
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// withUploads returns params with each local file replaced by the path
+// path(lf) gives.
+func withUploads(params json.RawMessage, locals []localFile, path func(localFile) string) json.RawMessage {
+	var body map[string]any
+	dec := json.NewDecoder(bytes.NewReader(params))
+	dec.UseNumber()
+	if err := dec.Decode(&body); err != nil {
+		return params
+	}
+	for _, lf := range locals {
+		_ = catalog.Set(body, lf.field, path(lf))
+	}
+	out, err := json.Marshal(body)
+	if err != nil {
+		return params
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -113,6 +114,13 @@ type Backend interface {
 	Fetch(ctx context.Context, r *Run, e *Entry, f *Finished) ([]OutputRef, error)
 }
 
+// Uploader is a Backend that uploads local input files: a line's local
+// files are uploaded just before its create (not journaled: an upload
+// creates no job and costs nothing, so a resumed line uploads again).
+type Uploader interface {
+	Upload(ctx context.Context, path string) (string, error)
+}
+
 // Created is a backend's answer to a create.
 type Created struct {
 	JobID, Kind string
@@ -211,6 +219,21 @@ func Execute(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	if opts.Backend == nil {
 		return nil, errors.New("batch: no backend")
+	}
+	if _, ok := opts.Backend.(Uploader); !ok {
+		var bad []LineError
+		for _, rec := range in.Records {
+			if !rec.Valid() {
+				continue
+			}
+			if locals, _ := localFiles(catalog.Lookup(rec.Line.Tool), rec.Line.Params, filepath.Dir(opts.Input)); len(locals) > 0 {
+				bad = append(bad, LineError{Line: rec.Line.N, Field: "params." + locals[0].field,
+					Message: "a local file: run without --gateway (the CLI uploads it), or upload it first (POST /api/uploads) and use its file_path"})
+			}
+		}
+		if len(bad) > 0 {
+			return nil, &InvalidError{Lines: bad}
+		}
 	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, err
@@ -425,13 +448,24 @@ func (r *Run) process(ctx context.Context, e *Entry) {
 			_ = r.st.update(e, false, func(e *Entry) { e.Status = StatusPending })
 			return
 		}
+		send, err := r.uploadLocal(ctx, e)
+		if err != nil {
+			if ctx.Err() != nil {
+				_ = r.st.update(e, false, func(e *Entry) { e.Status = StatusPending })
+				return
+			}
+			_ = r.st.update(e, true, func(e *Entry) {
+				e.Status, e.Error = StatusError, &ErrorInfo{Code: "upload_failed", Message: err.Error()}
+			})
+			return
+		}
 		if err := r.st.update(e, true, func(e *Entry) { e.Via = b.Via() }); err != nil {
 			r.log.Error("batch: journal", "err", err)
 			_ = r.st.update(e, false, func(e *Entry) { e.Status = StatusPending })
 			return
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createGrace)
-		c, err := b.Create(cctx, e)
+		c, err := b.Create(cctx, send)
 		cancel()
 		if err != nil {
 			info, unknown := createError(err)
@@ -479,6 +513,37 @@ func (r *Run) process(ctx context.Context, e *Entry) {
 		return
 	}
 	_ = r.st.update(e, true, func(e *Entry) { e.Status, e.Credits, e.Outputs, e.Error = StatusComplete, f.Credits, outs, nil })
+}
+
+// uploadLocal uploads the line's local input files and returns the entry
+// to send: e itself, or a copy whose params name the uploads.
+func (r *Run) uploadLocal(ctx context.Context, e *Entry) (*Entry, error) {
+	op := catalog.Lookup(e.Tool)
+	if op == nil {
+		return e, nil
+	}
+	locals, errs := localFiles(op, e.Params, filepath.Dir(r.opts.Input))
+	if len(errs) > 0 {
+		return nil, errors.New(errs[0].Field + ": " + errs[0].Message)
+	}
+	if len(locals) == 0 {
+		return e, nil
+	}
+	up, ok := r.opts.Backend.(Uploader)
+	if !ok {
+		return nil, errors.New("this backend cannot upload local files")
+	}
+	paths := map[string]string{}
+	for _, lf := range locals {
+		p, err := up.Upload(ctx, lf.path)
+		if err != nil {
+			return nil, fmt.Errorf("upload %s: %w", lf.path, err)
+		}
+		paths[lf.field] = p
+	}
+	send := *e
+	send.Params = withUploads(e.Params, locals, func(lf localFile) string { return paths[lf.field] })
+	return &send, nil
 }
 
 // outputsPresent reports whether every recorded output of e is on disk
