@@ -95,7 +95,7 @@ func runMCP(cmd *cobra.Command, o mcpOptions) error {
 	if embed == 0 {
 		embed = -1
 	}
-	sopts := mcpserver.Options{Version: Version, EmbedMaxBytes: embed, MaxWait: o.maxWait, Logger: logger,
+	sopts := mcpserver.Options{Version: version(), EmbedMaxBytes: embed, MaxWait: o.maxWait, Logger: logger,
 		AllowLocalFiles: o.httpAddr == "" || o.allowLocalFiles}
 	// Over stdio, stdout is the protocol: everything for people goes to stderr.
 	banner := cmd.ErrOrStderr()
@@ -240,7 +240,7 @@ func openEmbeddedGateway(ctx context.Context, cmd *cobra.Command, o mcpOptions, 
 	}
 	e.base = "http://" + gwLn.Addr().String()
 	up, err := openUpstream(ctx, cmd, upstreamOptions{hookURL: e.base + "/hooks/magichour", dataDir: dir,
-		emulatorSpeed: o.emulatorSpeed, upstreamSpeed: o.upstreamSpeed, userAgent: "hourglass-mcp/" + Version, logger: logger})
+		emulatorSpeed: o.emulatorSpeed, upstreamSpeed: o.upstreamSpeed, userAgent: "hourglass-mcp/" + version(), logger: logger})
 	if err != nil {
 		if ln == nil {
 			gwLn.Close()

@@ -163,7 +163,7 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	hookURL := public + "/hooks/magichour"
 
 	up, err := openUpstream(ctx, cmd, upstreamOptions{secret: o.secret, hookURL: base + "/hooks/magichour", dataDir: dataDir(o.db),
-		emulatorSpeed: o.emulatorSpeed, upstreamSpeed: o.upstreamSpeed, userAgent: "hourglass-serve/" + Version, logger: logger})
+		emulatorSpeed: o.emulatorSpeed, upstreamSpeed: o.upstreamSpeed, userAgent: "hourglass-serve/" + version(), logger: logger})
 	if err != nil {
 		return err
 	}
