@@ -204,6 +204,10 @@ func TestTenantStorageQuota(t *testing.T) {
 		if code != http.StatusRequestEntityTooLarge || !strings.Contains(string(raw), "storage quota of 4000 bytes") {
 			t.Fatalf("upload over the quota: %d %s, want 413 naming the quota", code, raw)
 		}
+		// The drop-in upload URL (an SDK's Files.Upload) is refused too.
+		if _, err := h.sdk().Files.UploadReader(t.Context(), bytes.NewReader(file), int64(len(file)), "png"); err == nil || !strings.Contains(err.Error(), "413") {
+			t.Fatalf("drop-in upload over the quota: %v, want a 413", err)
+		}
 		req := map[string]any{"tool": "ai-image-generator", "params": params(t, "ai-image-generator", "")}
 		code, raw = h.do("POST", "/api/jobs", h.tenantKey, req, nil)
 		if code != http.StatusInsufficientStorage || !strings.Contains(string(raw), "storage_quota_exceeded") {

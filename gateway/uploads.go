@@ -96,6 +96,10 @@ func (g *Gateway) handleUploadPut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "upload_url_expired", "the upload URL has expired; request a new one", nil)
 		return
 	}
+	if code, ae := g.checkQuota(r.Context(), u.TenantID); ae != nil {
+		writeError(w, code, ae.Code, ae.Message, nil)
+		return
+	}
 	if code, ae := g.storeUpload(r.Context(), w, u, r.Body); ae != nil {
 		writeError(w, code, ae.Code, ae.Message, nil)
 		return
