@@ -18,13 +18,27 @@ func (g *Gateway) storeOutputs(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
+	// The last output's row is saved with the stored state itself (one
+	// write transaction less per job), unless the upstream project is
+	// deleted in between: then every output is committed first.
+	last := -1
+	for i := range outs {
+		if outs[i].StoredAt.IsZero() {
+			last = i
+		}
+	}
+	deferred := -1
 	refreshed := false
 	var failure error
 	for i := range outs {
 		if !outs[i].StoredAt.IsZero() {
 			continue
 		}
-		if err := g.storeOne(ctx, j, outs, i, &refreshed); err != nil {
+		commit := i != last || j.DeleteUpstream
+		if !commit {
+			deferred = i
+		}
+		if err := g.storeOne(ctx, j, outs, i, &refreshed, commit); err != nil {
 			if errors.Is(err, ErrConflict) {
 				return err // the job changed (deleted, ...): its file is discarded
 			}
@@ -34,6 +48,7 @@ func (g *Gateway) storeOutputs(ctx context.Context, j *Job) error {
 	}
 	now := g.now()
 	if failure != nil {
+		deferred = -1 // the failing output is the last one: nothing is held back
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -53,13 +68,39 @@ func (g *Gateway) storeOutputs(ctx context.Context, j *Job) error {
 		}
 		now = g.now()
 	}
-	return g.persist(ctx)(j.Stored(now, len(outs), evs...))
+	c, err := j.Stored(now, len(outs), evs...)
+	if err != nil {
+		return err
+	}
+	u := update(c)
+	if deferred >= 0 {
+		o := outs[deferred]
+		u.Outputs = outs
+		u.Events = append([]Event{g.event("output_stored", map[string]any{"index": o.Index, "size": o.Size, "sha256": o.SHA256})}, u.Events...)
+	}
+	err = g.save(ctx, u)
+	if err == nil && deferred >= 0 {
+		g.metrics.storedBytes.Add(float64(outs[deferred].Size))
+	}
+	if errors.Is(err, ErrConflict) && deferred >= 0 {
+		// Deleted (or changed) meanwhile: the held-back output goes too.
+		g.discardOutput(ctx, j, outs[deferred].StorageKey)
+	}
+	return err
+}
+
+// discardOutput deletes the file of an output whose commit was refused.
+func (g *Gateway) discardOutput(ctx context.Context, j *Job, key string) {
+	if err := g.storage.Delete(context.WithoutCancel(ctx), key); err != nil {
+		g.log.Warn("gateway: discard the output of a changed job", "job", j.ID, "key", key, "err", err)
+	}
+	g.log.Info("gateway: output discarded: the job changed while it was downloaded", "job", j.ID, "key", key)
 }
 
 // errExpired marks a download URL the storage host refused (expired).
 var errExpired = errors.New("download URL expired or refused")
 
-func (g *Gateway) storeOne(ctx context.Context, j *Job, outs []Output, i int, refreshed *bool) error {
+func (g *Gateway) storeOne(ctx context.Context, j *Job, outs []Output, i int, refreshed *bool, commit bool) error {
 	for {
 		o := &outs[i]
 		if !*refreshed && !o.ExpiresAt.IsZero() && o.ExpiresAt.Before(g.now().Add(5*time.Second)) {
@@ -68,7 +109,7 @@ func (g *Gateway) storeOne(ctx context.Context, j *Job, outs []Output, i int, re
 			}
 			*refreshed = true
 		}
-		err := g.download(ctx, j, o)
+		err := g.download(ctx, j, o, commit)
 		if errors.Is(err, errExpired) && !*refreshed {
 			if err := g.refreshURLs(ctx, j, outs); err != nil {
 				return err
@@ -106,8 +147,9 @@ func (g *Gateway) event2(jobID, typ string, data any) Event {
 	return ev
 }
 
-// download streams one output to storage and verifies its size.
-func (g *Gateway) download(ctx context.Context, j *Job, o *Output) error {
+// download streams one output to storage and verifies its size; with
+// commit it records it (else the caller saves it with the job).
+func (g *Gateway) download(ctx context.Context, j *Job, o *Output, commit bool) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.UpstreamURL, nil)
 	if err != nil {
 		return err
@@ -136,17 +178,17 @@ func (g *Gateway) download(ctx context.Context, j *Job, o *Output) error {
 	}
 	o.StorageKey, o.Size, o.SHA256, o.StoredAt = key, size, sum, g.now()
 	o.ContentType = resp.Header.Get("Content-Type")
+	if !commit {
+		return nil
+	}
 	sctx := context.WithoutCancel(ctx)
 	// The commit checks that the job is still the one this step claimed
 	// (storing, same version): a job deleted (or otherwise changed) during
 	// the download does not get the output; its file is discarded.
 	err = g.store.CommitOutput(sctx, j, *o, g.event2(j.ID, "output_stored", map[string]any{"index": o.Index, "size": size, "sha256": sum}))
 	if errors.Is(err, ErrConflict) {
-		if derr := g.storage.Delete(sctx, key); derr != nil {
-			g.log.Warn("gateway: discard the output of a changed job", "job", j.ID, "key", key, "err", derr)
-		}
+		g.discardOutput(sctx, j, key)
 		o.StorageKey, o.Size, o.SHA256, o.StoredAt = "", 0, "", time.Time{}
-		g.log.Info("gateway: output discarded: the job changed while it was downloaded", "job", j.ID, "index", o.Index)
 		return err
 	}
 	if err == nil {

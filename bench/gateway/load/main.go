@@ -25,6 +25,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -277,6 +278,7 @@ func throughput(ctx context.Context, o options, db string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	xid0 := writeXID(ctx, db, url)
 	busy0, total0 := gwproc.SystemCPU()
 	t0 := time.Now()
 	subErr := make(chan error, 1)
@@ -308,6 +310,7 @@ func throughput(ctx context.Context, o options, db string) error {
 	}
 	wall := time.Since(t0)
 	busy1, total1 := gwproc.SystemCPU()
+	xid1 := writeXID(ctx, db, url)
 	if err := <-subErr; err != nil {
 		return err
 	}
@@ -326,6 +329,12 @@ func throughput(ctx context.Context, o options, db string) error {
 	polled, _ := dbr.Polled(ctx)
 	fmt.Printf("%-9s %8d %10.0f %9.2f %9.1f %9s %9s %8s %7.1fs %9s %7d\n", db, o.jobs, float64(o.jobs)/submitted.Seconds(), wall.Seconds(),
 		float64(counts["stored"])/wall.Seconds(), ms(pct(lat, .5)), ms(pct(lat, .99)), gwCPU, (ec - emuCPU0).Seconds(), peak, polled)
+	if xid0 > 0 && xid1 > xid0 {
+		// Each committed write transaction took one transaction id; the
+		// probe itself takes one more per reading.
+		fmt.Printf("          database write transactions: %.2f per job (PostgreSQL transaction ids; the whole server counts, so run it on a server of its own)\n",
+			float64(xid1-xid0-1)/float64(o.jobs))
+	}
 	if counts["stored"] != o.jobs {
 		fmt.Printf("          not all stored: %v\n", counts)
 	}
@@ -478,4 +487,23 @@ func webhooks(ctx context.Context, o options, tg *target, dbr *gwproc.DB) error 
 		fmt.Printf("gateway RSS after: %s; peak (VmHWM) %s\n", mib(rss), mib(peak))
 	}
 	return nil
+}
+
+// writeXID returns PostgreSQL's next transaction id (0 for SQLite or on
+// error): only transactions that write take one, so the difference over a
+// run counts the write transactions.
+func writeXID(ctx context.Context, db, url string) int64 {
+	if db != "postgres" {
+		return 0
+	}
+	conn, err := sql.Open("pgx", url)
+	if err != nil {
+		return 0
+	}
+	defer conn.Close()
+	var x int64
+	if err := conn.QueryRowContext(ctx, "SELECT txid_current()").Scan(&x); err != nil {
+		return 0
+	}
+	return x
 }
