@@ -8,9 +8,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // extraToolSpec writes the newest spec with one more tool, a copy of
@@ -217,5 +219,40 @@ func TestE2EAccountAndSavedItems(t *testing.T) {
 	}
 	if r := hourglass(t, runOpts{}, args([]string{"saved-items", "list", "--type", "voices"}, api)...); r.code != 2 {
 		t.Fatalf("bad --type: %d", r.code)
+	}
+}
+
+// TestE2ESpecExtraToolAgainstEmulator: the same newer spec loaded by
+// `hourglass emulate --spec` and by the CLI with --spec: the extra tool
+// runs end to end (create, wait, download) with no rebuild; account and
+// saved items come from the emulator.
+func TestE2ESpecExtraToolAgainstEmulator(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	spec := extraToolSpec(t, dir)
+	items := filepath.Join(dir, "items.json")
+	if err := os.WriteFile(items, []byte(`[{"id":"si_voice1","type":"voice","name":"Narrator","assets":[{"file_path":"saved-items/si_voice1/voice.mp3","media_kind":"audio","is_primary":true}]}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errb := startProcess(t, nil, "emulate", "--spec", spec, "--addr", "127.0.0.1:0", "--speed", "100", "--saved-items", items, "--tier", "pro", "--credits", "5000")
+	waitFor(t, "the emulator", 20*time.Second, func() bool { return strings.Contains(out.String(), "listening on http") })
+	m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no URL: %s %s", out.String(), errb.String())
+	}
+	api := []string{"--base-url", m[1], "--api-key", "mhk_test_emulator"}
+	r := hourglass(t, runOpts{dir: dir}, args([]string{"image", "sticker", "--spec", spec, "--prompt", "a cat", "--output-format", "apng", "-o", "stickers", "--json"}, api)...)
+	res := parseResult(t, r)
+	if r.code != 0 || res.Status != "complete" || res.Tool != "ai-sticker-generator" {
+		t.Fatalf("extra tool against the emulator: exit %d %+v\n%s", r.code, res, r.stderr)
+	}
+	checkOutputs(t, dir, res)
+	r = hourglass(t, runOpts{dir: dir}, args([]string{"account"}, api)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "tier:    pro") {
+		t.Fatalf("account: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	r = hourglass(t, runOpts{dir: dir}, args([]string{"saved-items", "list", "--type", "voice"}, api)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "saved-items/si_voice1/voice.mp3") {
+		t.Fatalf("saved-items: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 }
