@@ -62,7 +62,7 @@ HOURGLASS_MCP_GATEWAY, ...); the key also reads HOURGLASS_TENANT_KEY.`,
 	fl := cmd.Flags()
 	fl.StringVar(&o.httpAddr, "http", "", "serve streamable HTTP at ADDR/mcp instead of stdio (e.g. 127.0.0.1:8090)")
 	fl.StringVar(&o.gatewayURL, "gateway", "", "URL of a running hourglass serve to work through (default: an embedded gateway)")
-	fl.StringVar(&o.key, "key", os.Getenv("HOURGLASS_TENANT_KEY"), "tenant key for --gateway over stdio (default $HOURGLASS_TENANT_KEY)")
+	fl.StringVar(&o.key, "key", "", "tenant key for --gateway over stdio (default $HOURGLASS_TENANT_KEY)")
 	fl.StringVar(&o.dataDir, "data-dir", "", "folder of the embedded gateway's database, outputs and key (default: the user's data folder, hourglass/mcp)")
 	fl.StringVar(&o.gatewayAddr, "gateway-addr", "127.0.0.1:0", "loopback address of the embedded gateway's API over stdio (outputs' URLs point there)")
 	fl.Float64Var(&o.emulatorSpeed, "emulator-speed", 20, "speed of the embedded emulator used when no API key is set")
@@ -120,6 +120,9 @@ func runMCP(cmd *cobra.Command, o mcpOptions) error {
 		}
 		sopts.API = &mcpserver.Client{BaseURL: u}
 		sopts.Note = "Jobs go through the hourglass gateway at " + u + ": durable and shared, with the tenant's credit budget."
+		if o.key == "" {
+			o.key = os.Getenv("HOURGLASS_TENANT_KEY") // read here, so --help never prints it
+		}
 		if o.httpAddr == "" {
 			if o.key == "" {
 				return errors.New("--gateway over stdio needs a tenant key: --key or HOURGLASS_TENANT_KEY")

@@ -578,7 +578,7 @@ func TestMCPGatewayModeStdio(t *testing.T) {
 
 	// Budget refusal: a tenant with 10 credits asks for a 150-credit video.
 	before := env.emu.Emulator.Stats().Creates
-	bcs := stdioSession(t, ctx, os.Environ(), &progressCounter{}, "--gateway", url, "--key", budgetKey, "--log-level", "error")
+	bcs := stdioSession(t, ctx, append(os.Environ(), "HOURGLASS_TENANT_KEY="+budgetKey), &progressCounter{}, "--gateway", url, "--log-level", "error")
 	res, m := call(t, ctx, bcs, "text_to_video", map[string]any{"end_seconds": 5, "style": map[string]any{"prompt": "expensive"}}, true, false)
 	e, _ := m["error"].(map[string]any)
 	if e["code"] != "budget_exceeded" || e["credits_remaining"] != float64(10) || !strings.Contains(resultText(res), "Remaining credits: 10") {
