@@ -239,17 +239,19 @@ func TestE2EIdenticalDownloadSkipped(t *testing.T) {
 // project's type), scaled to the emulator's speed, not the kind's default.
 func TestE2EWaitUsesTheTool(t *testing.T) {
 	t.Parallel()
-	emu := newEmu(t) // speed 60
+	// Speed 10: text-to-video (51s) takes ~5s, so the job is still running
+	// when wait starts even on a loaded machine.
+	emu := emulator.NewServer(t, emulator.WithSpeed(10))
 	r := hourglass(t, runOpts{dir: t.TempDir()}, args([]string{"video", "from-text", "--prompt", "x", "--end", "5", "--no-wait"}, api(emu))...)
 	if r.code != 0 {
 		t.Fatalf("--no-wait: exit %d %s", r.code, r.stderr)
 	}
 	id := strings.TrimSpace(r.stdout)
 	w := hourglass(t, runOpts{dir: t.TempDir()}, args([]string{"video", "wait", id}, api(emu))...)
-	// text-to-video's median is 51s: 0.85s at speed 60 (the video
-	// default would be 2m, 2s at speed 60).
-	if w.code != 0 || !regexp.MustCompile(`expected ~0\.[89]s`).MatchString(w.stderr) {
-		t.Fatalf("exit %d; wait did not expect text-to-video's median at speed 60:\n%s", w.code, w.stderr)
+	// text-to-video's median is 51s: 5.1s at speed 10 (the video default
+	// would be 2m, 12s at speed 10).
+	if w.code != 0 || !regexp.MustCompile(`expected ~5\.1s`).MatchString(w.stderr) {
+		t.Fatalf("exit %d; wait did not expect text-to-video's median at speed 10:\n%s", w.code, w.stderr)
 	}
 	if !strings.Contains(w.stdout, "text-to-video "+id+" complete") {
 		t.Fatalf("stdout: %s", w.stdout)

@@ -103,9 +103,10 @@ func TestE2ETerminalInterrupt(t *testing.T) {
 	if err != nil {
 		t.Skip("tmux not installed (apt-get install tmux): skipping the terminal test")
 	}
-	// image-to-video's median is 1m14s: at speed 12 it takes ~6s.
+	// image-to-video's median is 1m14s: at speed 5 it takes ~15s, time
+	// enough to see the status line and press Ctrl-C on a loaded machine.
 	const key = "mhk_live_typed_once"
-	emu := emulator.NewServer(t, emulator.WithSpeed(12), emulator.WithAPIKeys(key))
+	emu := emulator.NewServer(t, emulator.WithSpeed(5), emulator.WithAPIKeys(key))
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	writeMedia(t, dir, "in.png")
