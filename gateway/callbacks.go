@@ -99,29 +99,8 @@ func (g *Gateway) deliver(ctx context.Context, cb *Callback) {
 	if ctx.Err() != nil {
 		return // shutting down: the lease expires and another try follows
 	}
-	cb.Attempts++
-	a := CallbackAttempt{Attempt: cb.Attempts, StatusCode: code, Duration: g.now().Sub(start), CreatedAt: start}
-	cb.LastCode, cb.LastError = code, ""
-	evData := map[string]any{"type": cb.Type, "attempt": cb.Attempts, "status_code": code}
-	result := "delivered"
-	switch {
-	case err == nil && code >= 200 && code < 300:
-		cb.Status, cb.NextRunAt, cb.DeliveredAt = CallbackDelivered, time.Time{}, g.now()
-	default:
-		msg := fmt.Sprintf("answered %d", code)
-		if err != nil {
-			msg = err.Error()
-		}
-		a.Error, cb.LastError, evData["error"] = msg, msg, msg
-		next := g.now().Add(g.callbackBackoff(cb.Attempts))
-		if next.Sub(cb.CreatedAt) > g.cfg.CallbackMaxAge {
-			cb.Status, cb.NextRunAt, result = CallbackFailed, time.Time{}, "gave_up"
-			evData["gave_up"] = true
-		} else {
-			cb.Status, cb.NextRunAt, result = CallbackPending, next, "failed"
-			evData["next_attempt_at"] = next
-		}
-	}
+	now := g.now()
+	a, evData, result := cb.Attempt(now, start, code, err, now.Add(g.callbackBackoff(cb.Attempts+1)), g.cfg.CallbackMaxAge)
 	g.metrics.callbacks.WithLabelValues(result).Inc()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
