@@ -364,8 +364,8 @@ func scenario(t *testing.T, ctx context.Context, cs *mcp.ClientSession, env *mcp
 		t.Errorf("resources/list: %v, %v", rl, err)
 	}
 	_, acct := call(t, ctx, cs, "account", nil, false, false)
-	if acct["id"] == nil {
-		t.Errorf("account: %v", acct)
+	if up, _ := acct["upstream"].(map[string]any); acct["id"] == nil || up["tier"] == nil || up["credits"] == nil {
+		t.Errorf("account (with the Magic Hour tier and credits): %v", acct)
 	}
 	_, est := call(t, ctx, cs, "estimate", map[string]any{"tool": "text_to_video", "params": map[string]any{"end_seconds": 4, "style": map[string]any{"prompt": "x"}}}, false, false)
 	if est["credits"] != float64(120) {
