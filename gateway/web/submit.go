@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,6 +87,55 @@ type toolGroup struct {
 // help returns the first paragraph of a spec description, plain.
 func help(desc string, n int) string { return short(catalog.Summary(desc), n) }
 
+// fieldHelp is a field's help text: the first paragraph of its
+// description as plain text. A paragraph that is a bullet list ("* `v1` -
+// ...") reads as one sentence, its items separated by "; ", with no
+// Markdown marks left.
+func fieldHelp(desc string, n int) string {
+	items, ok := bulletItems(desc)
+	if !ok {
+		return help(desc, n)
+	}
+	return short(strings.Join(items, "; "), n)
+}
+
+// bulletItems returns the items of a description's first paragraph when it
+// is a bullet list.
+func bulletItems(desc string) ([]string, bool) {
+	lines := strings.Split(catalog.FirstParagraph(desc), "\n")
+	var items []string
+	for _, l := range lines {
+		it, ok := strings.CutPrefix(l, "- ")
+		if !ok {
+			if len(items) == 0 {
+				return nil, false
+			}
+			items[len(items)-1] += " " + l // a continuation line
+			continue
+		}
+		items = append(items, strings.TrimSpace(it))
+	}
+	return items, len(items) > 0
+}
+
+// enumLabels maps enum values to "value — explanation" when the
+// description lists them as bullets ("* `v1` - May preserve ...").
+func enumLabels(desc string, enum []string) map[string]string {
+	items, ok := bulletItems(desc)
+	if !ok {
+		return nil
+	}
+	out := map[string]string{}
+	for _, it := range items {
+		v, text, ok := strings.Cut(it, " - ")
+		if !ok || !slices.Contains(enum, strings.TrimSpace(v)) {
+			continue
+		}
+		out[strings.TrimSpace(v)] = strings.TrimSpace(v) + " — " + short(strings.TrimSpace(text), 90)
+	}
+	return out
+}
+
 func makeToolView(op *catalog.Operation) toolView {
 	tv := toolView{Name: op.Name, Summary: op.Summary, Help: help(op.Description, 160), Kind: string(op.Kind), Files: len(op.Files)}
 	if op.P50 > 0 {
@@ -152,7 +202,7 @@ func buildFields(s *catalog.Schema, prefix string, values map[string][]string) [
 		}
 		ps := p.Schema
 		f := &formField{Name: name, ID: "f-" + strings.NewReplacer(".", "-", "_", "-").Replace(name), Label: titleCase(p.Name),
-			Help: help(ps.Description, 240), Required: s.IsRequired(p.Name)}
+			Help: fieldHelp(ps.Description, 240), Required: s.IsRequired(p.Name)}
 		v, has := values[name]
 		val := ""
 		if has && len(v) > 0 {
@@ -193,8 +243,16 @@ func buildFields(s *catalog.Schema, prefix string, values map[string][]string) [
 				}
 				f.Options = append(f.Options, option{Value: "", Label: lbl, Selected: sel == ""})
 			}
+			labels := enumLabels(ps.Description, ps.Enum)
+			if len(labels) > 0 {
+				f.Help = "" // the options carry it
+			}
 			for _, e := range ps.Enum {
-				f.Options = append(f.Options, option{Value: e, Label: e, Selected: sel == e || (!has && f.Required && strings.Trim(ps.Default, `"`) == e)})
+				lbl := e
+				if l, ok := labels[e]; ok {
+					lbl = l
+				}
+				f.Options = append(f.Options, option{Value: e, Label: lbl, Selected: sel == e || (!has && f.Required && strings.Trim(ps.Default, `"`) == e)})
 			}
 		case ps.Type == catalog.TypeBoolean:
 			f.Kind = "checkbox"

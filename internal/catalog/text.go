@@ -8,7 +8,7 @@ import (
 var (
 	mdLink   = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
 	mdBold   = regexp.MustCompile(`\*\*([^*]*)\*\*`)
-	mdHeader = regexp.MustCompile(`^\*\*[^*]+\*\*:?$`)
+	mdHeader = regexp.MustCompile(`^(\*\*[^*]+\*\*:?|#{1,6}[ \t].*)$`)
 	paraSep  = regexp.MustCompile(`\n[ \t]*\n`)
 )
 
@@ -28,7 +28,7 @@ func plainLine(l string) string {
 }
 
 // paragraphs returns the description's prose paragraphs as plain lines,
-// skipping bold-only headings.
+// skipping headings (bold-only lines and "#" lines).
 func paragraphs(md string) [][]string {
 	var out [][]string
 	for _, para := range paraSep.Split(strings.ReplaceAll(md, "\r", ""), -1) {
