@@ -1,6 +1,9 @@
 package web_test
 
 import (
+	"bytes"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"regexp"
 	"strings"
@@ -42,5 +45,52 @@ func TestNoMarkdownLeftInToolCardsOrHelp(t *testing.T) {
 				t.Errorf("%s: a Markdown bullet left as text: %q", p, l)
 			}
 		}
+	}
+}
+
+// The submit form fills in video_source from the file given, as the CLI
+// does: no "video_source is required" for a form with a video.
+func TestSubmitInfersSourceFromFile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2000)
+	c := e.client()
+	csrf := c.login(e.tenantKey)
+	_, form := c.get("/submit/face-swap")
+	if !strings.Contains(form, "from the file or URL given") {
+		t.Errorf("the video_source select does not say it is inferred")
+	}
+	if regexp.MustCompile(`<select id="f-assets-video-source"[^>]*required`).MatchString(form) {
+		t.Errorf("video_source is still required in the browser")
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range map[string]string{"csrf": csrf, "name": "infer", "start_seconds": "0", "end_seconds": "2",
+		"assets.image_file_path": "https://127.0.0.1/face.png"} {
+		_ = mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("file:assets.video_file_path", "in.mp4")
+	_, _ = fw.Write([]byte("\x00\x00\x00\x18ftypmp42 not really a video"))
+	mw.Close()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/submit/face-swap", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("submit: %d %s", resp.StatusCode, tagRE.ReplaceAllString(string(body), " "))
+	}
+	id := strings.TrimPrefix(resp.Header.Get("Location"), "/jobs/")
+	var job struct {
+		Params map[string]any `json:"params"`
+	}
+	if code := e.api("GET", "/api/jobs/"+id, e.tenantKey, nil, &job); code != http.StatusOK {
+		t.Fatalf("get job %s: %d", id, code)
+	}
+	assets, _ := job.Params["assets"].(map[string]any)
+	if assets["video_source"] != "file" {
+		t.Errorf("video_source = %v, want file (params %v)", assets["video_source"], job.Params)
 	}
 }

@@ -229,6 +229,9 @@ func buildFields(s *catalog.Schema, prefix string, values map[string][]string) [
 			f.Placeholder = "JSON array, e.g. " + short(exampleJSON(ps), 120)
 		case len(ps.Enum) > 0:
 			f.Kind = "select"
+			if isInferredSource(p.Name, ps) {
+				f.Required = false // filled in from the file or URL given
+			}
 			sel := val
 			if !has {
 				sel = ""
@@ -240,6 +243,9 @@ func buildFields(s *catalog.Schema, prefix string, values map[string][]string) [
 				}
 				if f.Required {
 					lbl = "— choose —"
+				}
+				if isInferredSource(p.Name, ps) {
+					lbl = "— from the file or URL given —"
 				}
 				f.Options = append(f.Options, option{Value: "", Label: lbl, Selected: sel == ""})
 			}
@@ -439,7 +445,38 @@ func parseForm(s *catalog.Schema, prefix string, form map[string][]string, files
 			}
 		}
 	}
+	inferSources(s, obj)
 	return obj
+}
+
+// isInferredSource reports whether a property is a "*_source" selector the
+// form fills in itself when left empty (as the CLI does).
+func isInferredSource(name string, ps *catalog.Schema) bool {
+	return strings.HasSuffix(name, "_source") && slices.Contains(ps.Enum, "file")
+}
+
+// inferSources sets the "*_source" selectors of obj left empty: "file"
+// when its file (or file path) is given, "youtube" when a YouTube URL is,
+// else "none" where the API has it.
+func inferSources(s *catalog.Schema, obj map[string]any) {
+	for _, p := range s.Properties {
+		if !isInferredSource(p.Name, p.Schema) {
+			continue
+		}
+		if _, set := obj[p.Name]; set {
+			continue
+		}
+		_, file := obj[strings.TrimSuffix(p.Name, "_source")+"_file_path"]
+		_, yt := obj["youtube_url"]
+		switch {
+		case file:
+			obj[p.Name] = "file"
+		case yt && slices.Contains(p.Schema.Enum, "youtube"):
+			obj[p.Name] = "youtube"
+		case slices.Contains(p.Schema.Enum, "none"):
+			obj[p.Name] = "none"
+		}
+	}
 }
 
 func mediaAllowed(ext string, media []string) bool {
