@@ -260,7 +260,7 @@ func (g *Gateway) submitBatch(ctx context.Context, t *Tenant, req batchRequest) 
 			Fields:  fields}, lineErrs
 	}
 	now := g.now()
-	b := &Batch{ID: "bat_" + newJobID(now), TenantID: t.ID, IdempotencyKey: req.IdempotencyKey, Name: req.Name, CreatedAt: now, UpdatedAt: now}
+	b := &Batch{ID: "bat_" + strings.TrimPrefix(newJobID(now), "job_"), TenantID: t.ID, IdempotencyKey: req.IdempotencyKey, Name: req.Name, CreatedAt: now, UpdatedAt: now}
 	b, created, err := bs.createBatch(ctx, b)
 	if err != nil {
 		g.log.Error("gateway: create batch", "err", err)
