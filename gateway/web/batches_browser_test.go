@@ -43,9 +43,9 @@ func TestBrowserBatch(t *testing.T) {
 	b.until("sign-in page", `!!document.querySelector("#key")`, 10*time.Second)
 	b.do("sign in", chromedp.SendKeys(chromedp.ID("key"), e.tenantKey), chromedp.Submit(chromedp.ID("key")))
 	b.until("jobs list", `location.pathname === "/" && !!document.querySelector("#jobs")`, 10*time.Second)
-	b.do("nav to batches", chromedp.Click(chromedp.CSS(`nav a[href="/batches"]`)))
+	b.follow("nav to batches", `nav a[href="/batches"]`)
 	b.until("batch list", `location.pathname === "/batches" && !!document.querySelector("#batch-`+bt.ID+`")`, 10*time.Second)
-	b.do("open the batch", chromedp.Click(chromedp.CSS(`#batch-`+bt.ID+` a`)))
+	b.follow("open the batch", `#batch-`+bt.ID+` a`)
 	b.until("batch view", `location.pathname === "/batches/`+bt.ID+`" && !!document.querySelector("#batch-jobs")`, 10*time.Second)
 	got := eval[string](b, `document.querySelector("#batch-done").innerText + "|" + document.querySelectorAll("#batch-jobs tbody tr").length + "|" + document.querySelector("progress").value`)
 	if got != "12/12 (100%)|12|12" {
@@ -56,8 +56,17 @@ func TestBrowserBatch(t *testing.T) {
 		t.Fatalf("counts %q", counts)
 	}
 	b.shot("dashboard-batch.png", false)
-	b.do("open a job", chromedp.Click(chromedp.CSS(`#job-`+bt.Jobs[4].JobID+` a`)))
+	b.follow("open a job", `#job-`+bt.Jobs[4].JobID+` a`)
 	b.until("job page with its batch", `location.pathname === "/jobs/`+bt.Jobs[4].JobID+`" && document.querySelector("#job-batch").innerText.includes("Line 5 of batch")`, 10*time.Second)
-	b.do("back to the batch", chromedp.Click(chromedp.CSS(`#job-batch a`)))
+	b.follow("back to the batch", `#job-batch a`)
 	b.until("batch view again", `location.pathname === "/batches/`+bt.ID+`"`, 10*time.Second)
+}
+
+// follow opens the link a CSS selector finds, by its href: a click can race
+// the live pages' DOM updates.
+func (b *browser) follow(what, sel string) {
+	b.t.Helper()
+	b.until(what+": link", `!!document.querySelector(`+"`"+sel+"`"+`)`, 10*time.Second)
+	href := eval[string](b, `document.querySelector(`+"`"+sel+"`"+`).href`)
+	b.do(what, chromedp.Navigate(href))
 }
