@@ -8,6 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/hourglasshq/hourglass/gateway"
 	"github.com/hourglasshq/hourglass/internal/catalog"
 )
 
@@ -16,7 +17,9 @@ import (
 func TestBrowserBatch(t *testing.T) {
 	chromium(t)
 	t.Parallel()
-	e := newEnv(t, 500)
+	// A long lease: on a loaded machine a 2 s lease can expire during a
+	// create, which (rightly) ends the job create_outcome_unknown.
+	e := newEnvWith(t, 500, func(c *gateway.Config) { c.LeaseDuration = 15 * time.Second })
 	var lines []map[string]any
 	for i := range 12 {
 		p := catalog.Lookup("ai-image-generator").ExampleBody()

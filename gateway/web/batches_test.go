@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/hourglasshq/hourglass/gateway"
 	"github.com/hourglasshq/hourglass/internal/catalog"
 )
 
@@ -13,7 +15,9 @@ import (
 // only their own batches.
 func TestBatchPages(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 2000)
+	// A long lease: on a loaded machine a 2 s lease can expire during a
+	// create, which (rightly) ends the job create_outcome_unknown.
+	e := newEnvWith(t, 2000, func(c *gateway.Config) { c.LeaseDuration = 15 * time.Second })
 	var lines []map[string]any
 	for i, name := range []string{"first", "second", "third boom"} {
 		p := catalog.Lookup("ai-image-generator").ExampleBody()
@@ -29,8 +33,14 @@ func TestBatchPages(t *testing.T) {
 	if code := e.api("POST", "/api/batches", e.tenantKey, map[string]any{"name": "catalogue shots", "lines": lines}, &b); code != http.StatusCreated || len(b.Jobs) != 3 {
 		t.Fatalf("POST /api/batches: %d %+v", code, b)
 	}
-	for _, j := range b.Jobs {
-		e.wait(j.JobID)
+	for i, j := range b.Jobs {
+		want := gateway.StatusStored
+		if i == 2 {
+			want = gateway.StatusError
+		}
+		if got := e.wait(j.JobID); got.Status != want {
+			t.Fatalf("line %d: job %s ended %s (%s), want %s", i+1, got.ID, got.Status, got.ErrorMessage, want)
+		}
 	}
 
 	anon := e.client()
