@@ -14,7 +14,9 @@ import (
 func TestFairClaimAcrossTenants(t *testing.T) {
 	t.Parallel()
 	eachDB(t, func(t *testing.T, dbURL string) {
-		const workers = 4
+		// One worker claims one job at a time, so the order of claims (and
+		// of creates) does not depend on how goroutines are scheduled.
+		const workers = 1
 		h := newHarness(t, dbURL, hopts{noStart: true, workers: workers})
 		h.start()
 		h.gw.Close() // accept only: jobs stay pending until the workers start
@@ -55,8 +57,9 @@ func TestFairClaimAcrossTenants(t *testing.T) {
 				before++
 			}
 		}
-		if before > workers {
-			t.Fatalf("%d of tenant A's jobs were sent before tenant B's single job (want at most %d: one claim's worth)", before, workers)
+		// Round-robin: at most A's first job and one step of it come first.
+		if before > 2*workers {
+			t.Fatalf("%d of tenant A's jobs were sent before tenant B's single job (want at most %d)", before, 2*workers)
 		}
 	})
 }
