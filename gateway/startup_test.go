@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jonboulle/clockwork"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -102,8 +103,13 @@ func TestDamagedSQLiteRefusedAtStart(t *testing.T) {
 func TestUnusedUploadsCleanedUp(t *testing.T) {
 	t.Parallel()
 	eachDB(t, func(t *testing.T, dbURL string) {
+		// A fake clock: the uploads are only as old as the test says, however
+		// slowly the machine runs (on the wall clock the used upload could
+		// pass its TTL before the job that needs it is submitted).
+		clock := clockwork.NewFakeClock()
 		h := newHarness(t, dbURL, hopts{workers: -1, cfg: func(c *gateway.Config) {
-			c.UploadTTL, c.CleanupInterval = 300*time.Millisecond, 20*time.Millisecond
+			c.Clock = clock
+			c.UploadTTL, c.CleanupInterval = time.Hour, time.Minute
 		}})
 		file := append(append([]byte{}, pngHead...), bytes.Repeat([]byte{7}, 500)...)
 		var used, unused struct {
@@ -123,7 +129,10 @@ func TestUnusedUploadsCleanedUp(t *testing.T) {
 		if code, raw := h.do("POST", "/api/jobs", h.tenantKey, map[string]any{"tool": "ai-image-upscaler", "params": p}, nil); code != http.StatusAccepted {
 			t.Fatalf("submit: %d %s", code, raw)
 		}
-		waitFor(t, "the unused upload deleted", func() bool { return countRows(t, h.store, "uploads") == 1 })
+		waitFor(t, "the unused upload deleted", func() bool {
+			clock.Advance(time.Minute) // ticks the clean-up; both uploads pass their TTL
+			return countRows(t, h.store, "uploads") == 1
+		})
 		if _, err := h.store.Upload(context.Background(), "", used.ID); err != nil {
 			t.Fatalf("the upload a pending job needs was deleted: %v", err)
 		}
