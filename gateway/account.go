@@ -77,7 +77,7 @@ func (g *Gateway) handleEstimate(w http.ResponseWriter, r *http.Request, c calle
 		writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
 		return
 	}
-	credits := EstimateCredits(job.Tool, job.Params)
+	credits := g.estimateCredits(job.Tool, job.Params)
 	rem := remaining(t)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"tool": job.Tool, "credits": credits, "credit_budget": t.CreditBudget, "credits_used": t.CreditsUsed,

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hourglasshq/hourglass/internal/catalog"
-	"github.com/hourglasshq/hourglass/magichour"
 )
 
 // Handler returns the gateway's HTTP API:
@@ -372,7 +371,7 @@ func (g *Gateway) accept(ctx context.Context, t *Tenant, job *Job, deleteUpstrea
 			return bad("invalid_callback_url", "callback_url "+msg, fieldError{"callback_url", msg})
 		}
 	}
-	if fields := g.checkUploads(ctx, t.ID, catalog.Lookup(job.Tool), job.Params); len(fields) > 0 {
+	if fields := g.checkUploads(ctx, t.ID, g.lookup(job.Tool), job.Params); len(fields) > 0 {
 		return bad("invalid_params", "invalid params: "+fields[0].Field+": "+fields[0].Message, fields...)
 	}
 	if code, ae := g.checkSubmitQuota(ctx, t.ID); ae != nil {
@@ -382,7 +381,7 @@ func (g *Gateway) accept(ctx context.Context, t *Tenant, job *Job, deleteUpstrea
 	if deleteUpstream != nil {
 		job.DeleteUpstream = *deleteUpstream
 	}
-	job.Credits = EstimateCredits(job.Tool, job.Params)
+	job.Credits = g.estimateCredits(job.Tool, job.Params)
 	budgetErr := func() (*Job, bool, int, *apiError) {
 		msg := fmt.Sprintf("the job's estimated %d credits exceed the tenant's remaining credit budget (%d of %d used); nothing was sent upstream",
 			job.Credits, t.CreditsUsed, *t.CreditBudget)
@@ -426,11 +425,11 @@ func (g *Gateway) validateSubmit(req *submitRequest) (*Job, int, *apiError) {
 	if req.Tool == "" {
 		return bad("missing_tool", "tool is required", fieldError{"tool", "is required"})
 	}
-	tool, err := magichour.ParseTool(req.Tool)
-	if err != nil {
+	op := g.lookup(req.Tool)
+	if op == nil || !op.IsTool() {
 		return bad("unknown_tool", fmt.Sprintf("unknown tool %q", req.Tool), fieldError{"tool", "unknown tool"})
 	}
-	op := catalog.Lookup(string(tool))
+	tool := op.Name
 	params := bytes.TrimSpace(req.Params)
 	if len(params) == 0 || string(params) == "null" {
 		params = []byte("{}")
@@ -483,7 +482,7 @@ func (g *Gateway) validateSubmit(req *submitRequest) (*Job, int, *apiError) {
 		}
 		metaCompact = b.Bytes()
 	}
-	return &Job{Tool: string(tool), Kind: string(tool.Kind()), Params: compact.Bytes(), IdempotencyKey: req.IdempotencyKey,
+	return &Job{Tool: tool, Kind: string(op.Kind), Params: compact.Bytes(), IdempotencyKey: req.IdempotencyKey,
 		Metadata: metaCompact, CallbackURL: req.CallbackURL}, 0, nil
 }
 
@@ -591,7 +590,7 @@ func (g *Gateway) handleList(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	if f.Tool != "" {
-		if _, err := magichour.ParseTool(f.Tool); err != nil {
+		if op := g.lookup(f.Tool); op == nil || !op.IsTool() {
 			writeError(w, http.StatusBadRequest, "unknown_tool", fmt.Sprintf("unknown tool %q", f.Tool), []fieldError{{"tool", "unknown tool"}})
 			return
 		}

@@ -81,7 +81,7 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 // submission (validated, budget checked, recorded) and answered at once
 // the way Magic Hour answers, with the gateway job id as the project id.
 func (g *Gateway) handleDropCreate(w http.ResponseWriter, r *http.Request, c caller) {
-	op := catalog.Lookup(r.PathValue("tool"))
+	op := g.lookup(r.PathValue("tool"))
 	if op == nil || op.Role != catalog.RoleCreate || op.Path != "/v1/"+r.PathValue("tool") ||
 		(op.Kind != catalog.KindVideo && op.Kind != catalog.KindImage && op.Kind != catalog.KindAudio) {
 		writeError(w, http.StatusNotFound, "not_found", "Not Found", nil)

@@ -12,7 +12,16 @@ import (
 // credit model (catalog.Operation.EstimateCredits, which says where each
 // price comes from), shared with the emulator.
 func EstimateCredits(tool string, params json.RawMessage) int64 {
-	op := catalog.Lookup(tool)
+	return estimateCredits(catalog.Default(), tool, params)
+}
+
+// estimateCredits is EstimateCredits with the gateway's catalog in use.
+func (g *Gateway) estimateCredits(tool string, params json.RawMessage) int64 {
+	return estimateCredits(g.Catalog(), tool, params)
+}
+
+func estimateCredits(cat *catalog.Catalog, tool string, params json.RawMessage) int64 {
+	op := cat.Lookup(tool)
 	if op == nil {
 		return 0
 	}

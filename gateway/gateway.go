@@ -23,8 +23,10 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/hourglasshq/hourglass/internal/catalog"
 	"github.com/hourglasshq/hourglass/magichour"
 )
 
@@ -138,6 +140,14 @@ type Config struct {
 	// TempSweepAge: at start, temporary files of interrupted storage writes
 	// older than this are removed (default 10 minutes; negative: never).
 	TempSweepAge time.Duration
+
+	// Catalog is the catalog the gateway starts with (default
+	// catalog.Default()); SpecSource (a file or http(s) URL) is where
+	// RefreshCatalog reads a newer one, every SpecRefresh when positive
+	// (catalog.go). A refresh that fails keeps the last good catalog.
+	Catalog     *catalog.Catalog
+	SpecSource  string
+	SpecRefresh time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -254,6 +264,9 @@ type Gateway struct {
 	// afterCreate, when set (tests), runs between a create's answer and
 	// recording it.
 	afterCreate atomic.Pointer[func(upstreamID string)]
+
+	cat          atomic.Pointer[catalog.Catalog] // the catalog in use (catalog.go)
+	catRefreshes *prometheus.CounterVec
 }
 
 // New starts a gateway on cfg: its workers begin claiming due jobs at once.
@@ -276,6 +289,11 @@ func New(cfg Config) (*Gateway, error) {
 		metrics:      newMetrics(cfg.Store),
 		cbClient:     newCallbackClient(cfg.CallbackTimeout, cfg.AllowPrivateCallbacks),
 	}
+	if cfg.Catalog == nil {
+		cfg.Catalog = catalog.Default()
+	}
+	g.cat.Store(cfg.Catalog)
+	g.catRefreshes = newCatalogRefreshes(g.metrics.reg)
 	if cfg.UpstreamRPS > 0 {
 		g.limiter = rate.NewLimiter(rate.Limit(cfg.UpstreamRPS), cfg.UpstreamBurst)
 	}
@@ -299,6 +317,10 @@ func New(cfg Config) (*Gateway, error) {
 		go func() { defer g.background.Done(); g.maintain(claimCtx) }()
 		go func() { defer g.background.Done(); g.heldSaver(claimCtx) }()
 		go func() { defer g.background.Done(); g.sweepTemp(claimCtx) }()
+	}
+	if cfg.SpecRefresh > 0 && cfg.SpecSource != "" {
+		g.background.Add(1)
+		go func() { defer g.background.Done(); g.refreshCatalogLoop(claimCtx) }()
 	}
 	return g, nil
 }

@@ -125,6 +125,7 @@ type hopts struct {
 	// on 127.0.0.1, so it is off by default here).
 	denyPrivateCallbacks bool
 	cfg                  func(*gateway.Config)
+	emu                  []emulator.Option // more emulator options (a catalog, a tier)
 }
 
 const testSpeed = 2000
@@ -141,14 +142,14 @@ func newHarness(t *testing.T, dbURL string, o hopts) *harness {
 	h.srv = httptest.NewServer(h.front)
 	t.Cleanup(h.srv.Close)
 	secret := "whsec_test_secret"
-	h.emu = emulator.NewServer(t,
+	h.emu = emulator.NewServer(t, append([]emulator.Option{
 		emulator.WithSpeed(o.speed),
 		emulator.WithFaults(o.faults),
-		emulator.WithOutputSize(24<<10),
-		emulator.WithWebhookURL(h.srv.URL+"/hooks/magichour"),
+		emulator.WithOutputSize(24 << 10),
+		emulator.WithWebhookURL(h.srv.URL + "/hooks/magichour"),
 		emulator.WithWebhookSecret(secret),
 		emulator.WithWebhookRetry(3, 20*time.Millisecond),
-	)
+	}, o.emu...)...)
 	up, err := magichour.NewClient(magichour.WithAPIKey(h.emu.APIKey), magichour.WithBaseURL(h.emu.URL),
 		magichour.WithRetry(magichour.RetryPolicy{MaxAttempts: 3, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond}))
 	if err != nil {

@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"github.com/hourglasshq/hourglass/gateway/job"
-	"github.com/hourglasshq/hourglass/internal/catalog"
 	"github.com/hourglasshq/hourglass/magichour"
 )
 
-func toolP50(tool string) time.Duration {
-	if op := catalog.Lookup(tool); op != nil && op.P50 > 0 {
+func (g *Gateway) toolP50(tool string) time.Duration {
+	if op := g.lookup(tool); op != nil && op.P50 > 0 {
 		return op.P50
 	}
 	return time.Minute
@@ -23,7 +22,7 @@ func toolP50(tool string) time.Duration {
 // Files uploaded to the gateway are sent to Magic Hour first, and the
 // tenant's max_in_flight is checked in the same transaction as creating.
 func (g *Gateway) submit(ctx context.Context, j *Job) error {
-	params, _, err := g.resolveUploads(ctx, j.TenantID, catalog.Lookup(j.Tool), j.Params)
+	params, _, err := g.resolveUploads(ctx, j.TenantID, g.lookup(j.Tool), j.Params)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -52,7 +52,13 @@ func (g *Gateway) observe(route string, err error, start time.Time) {
 func (g *Gateway) upCreate(ctx context.Context, tool string, params json.RawMessage) (*magichour.CreateResponse, error) {
 	route := "POST /v1/" + tool
 	start := time.Now()
-	res, err := g.up.Create(ctx, magichour.Tool(tool), params)
+	var res *magichour.CreateResponse
+	var err error
+	if op := g.lookup(tool); op != nil && op.IsTool() {
+		res, err = g.up.CreateOperation(ctx, op, params) // checked at submit against the catalog then in use
+	} else {
+		res, err = g.up.Create(ctx, magichour.Tool(tool), params)
+	}
 	g.observe(route, err, start)
 	return res, err
 }

@@ -137,14 +137,14 @@ func (g *Gateway) backoff(attempt int) time.Duration {
 
 // expected returns how long a tool's job is expected to take upstream.
 func (g *Gateway) expected(tool string) time.Duration {
-	p50 := toolP50(tool)
+	p50 := g.toolP50(tool)
 	return time.Duration(float64(p50) * g.cfg.ExpectedFactor / g.cfg.Speed)
 }
 
 // pollInterval is the fallback polling interval of a job past its expected
 // time: a quarter of its p50, growing 1.5× per poll, within the bounds.
 func (g *Gateway) pollInterval(j *Job) time.Duration {
-	base := float64(toolP50(j.Tool)) / g.cfg.Speed / 4
+	base := float64(g.toolP50(j.Tool)) / g.cfg.Speed / 4
 	d := time.Duration(base * math.Pow(1.5, float64(min(j.Polls, 12))))
 	return min(max(d, g.cfg.MinPollInterval), g.cfg.MaxPollInterval)
 }

@@ -374,3 +374,17 @@ func (s *ToolService[P]) Create(ctx context.Context, params P) (*CreateResponse,
 // Ptr returns a pointer to v, for the optional fields of params structs:
 // Name: magichour.Ptr("my video").
 func Ptr[T any](v T) *T { return &v }
+
+// CreateOperation is Create for an operation of any catalog, not only the
+// client's: a gateway whose catalog is swapped at run time (a refreshed
+// spec) sends each create with the operation of the catalog in use. The
+// body is sent as is, without the client's checks: the caller has checked
+// it against op's catalog (or was asked not to).
+func (c *Client) CreateOperation(ctx context.Context, op *catalog.Operation, body json.RawMessage) (*CreateResponse, error) {
+	if op == nil || !op.IsTool() {
+		return nil, fmt.Errorf("%w: not a create operation", ErrInvalidRequest)
+	}
+	v := *c
+	v.validate = false
+	return v.create(ctx, op, body)
+}

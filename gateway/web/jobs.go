@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hourglasshq/hourglass/gateway"
-	"github.com/hourglasshq/hourglass/internal/catalog"
 )
 
 const pageSize = 25
@@ -120,7 +119,7 @@ func (d *Dashboard) parseFilter(r *http.Request, u *user) (listFilter, gateway.J
 		}
 	}
 	if f.Tool != "" {
-		if catalog.Lookup(f.Tool) != nil {
+		if d.gw.Catalog().Lookup(f.Tool) != nil {
 			jf.Tool = f.Tool
 		} else {
 			notes = append(notes, fmt.Sprintf("unknown tool %q ignored", f.Tool))
@@ -135,9 +134,9 @@ func (d *Dashboard) parseFilter(r *http.Request, u *user) (listFilter, gateway.J
 	return f, jf, strings.Join(notes, "; ")
 }
 
-func toolNames() []string {
+func (d *Dashboard) toolNames() []string {
 	var out []string
-	for _, op := range catalog.Creates() {
+	for _, op := range d.gw.Catalog().Creates() {
 		out = append(out, op.Name)
 	}
 	return out
@@ -154,7 +153,7 @@ func (d *Dashboard) handleList(w http.ResponseWriter, r *http.Request, u *user) 
 	}
 	names := d.tenantNames(ctx, u)
 	now := d.gw.Now()
-	lv := listView{Filter: f, Statuses: statuses, Tools: toolNames(), Admin: u.Admin, FirstPage: f.Cursor == "",
+	lv := listView{Filter: f, Statuses: statuses, Tools: d.toolNames(), Admin: u.Admin, FirstPage: f.Cursor == "",
 		Filtered: f.Status != "" || f.Tool != "" || f.Tenant != "", FilterNote: note}
 	for _, j := range jobs {
 		lv.Rows = append(lv.Rows, makeRow(j, names, u.Admin, now))

@@ -146,7 +146,7 @@ func makeToolView(op *catalog.Operation) toolView {
 
 func (d *Dashboard) handleSubmitIndex(w http.ResponseWriter, r *http.Request, u *user) {
 	groups := map[string]*toolGroup{}
-	for _, op := range catalog.Creates() {
+	for _, op := range d.gw.Catalog().Creates() {
 		g := groups[string(op.Kind)]
 		if g == nil {
 			g = &toolGroup{Kind: string(op.Kind)}
@@ -163,8 +163,10 @@ func (d *Dashboard) handleSubmitIndex(w http.ResponseWriter, r *http.Request, u 
 	d.render(w, r, http.StatusOK, "submit_index", view{Title: "Submit a job", Nav: "submit", Data: v})
 }
 
-func lookupTool(name string) *catalog.Operation {
-	op := catalog.Lookup(name)
+// lookupTool is the create tool name of the gateway's catalog in use (the
+// forms follow a refreshed spec), or nil.
+func (d *Dashboard) lookupTool(name string) *catalog.Operation {
+	op := d.gw.Catalog().Lookup(name)
 	if op == nil || op.Role != catalog.RoleCreate || op.Name != name {
 		return nil
 	}
@@ -176,7 +178,7 @@ func lookupTool(name string) *catalog.Operation {
 }
 
 func (d *Dashboard) handleSubmitForm(w http.ResponseWriter, r *http.Request, u *user) {
-	op := lookupTool(r.PathValue("tool"))
+	op := d.lookupTool(r.PathValue("tool"))
 	if op == nil {
 		d.notFound(w, r, "There is no tool "+r.PathValue("tool")+".")
 		return
@@ -531,7 +533,7 @@ func indexFields(fs []*formField, m map[string]*formField) {
 }
 
 func (d *Dashboard) handleSubmit(w http.ResponseWriter, r *http.Request, u *user) {
-	op := lookupTool(r.PathValue("tool"))
+	op := d.lookupTool(r.PathValue("tool"))
 	if op == nil {
 		d.notFound(w, r, "There is no tool "+r.PathValue("tool")+".")
 		return

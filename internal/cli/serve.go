@@ -20,6 +20,7 @@ import (
 	"github.com/hourglasshq/hourglass/emulator"
 	"github.com/hourglasshq/hourglass/gateway"
 	"github.com/hourglasshq/hourglass/gateway/web"
+	"github.com/hourglasshq/hourglass/internal/catalog"
 	"github.com/hourglasshq/hourglass/magichour"
 )
 
@@ -41,6 +42,9 @@ type serveOptions struct {
 	tenantStorageQuota int64
 	uploadTTL          time.Duration
 	journalDir         string
+
+	spec        string        // --spec: the Magic Hour spec (file or URL) of the catalog in use
+	specRefresh time.Duration // --spec-refresh: read --spec again this often (0: never)
 }
 
 func newServeCmd() *cobra.Command {
@@ -93,6 +97,8 @@ Prometheus metrics at /metrics.`,
 	fl.Int64Var(&o.tenantStorageQuota, "tenant-storage-quota", 0, "bytes of stored outputs and uploads per tenant; at it, uploads get 413 and submits 507 (0: no quota)")
 	fl.DurationVar(&o.uploadTTL, "upload-ttl", 7*24*time.Hour, "delete uploaded input files no pending job needs after this long (0: keep)")
 	fl.StringVar(&o.journalDir, "journal-dir", "", "create journal folder: upstream ids of creates whose database save failed, replayed at start (default: journal/ next to the SQLite file, else ./hourglass-data/journal)")
+	fl.StringVar(&o.spec, "spec", "", "Magic Hour spec (file or http(s) URL) the gateway and its embedded emulator work from (default: the catalog of hourglass catalog update, else the built-in one)")
+	fl.DurationVar(&o.specRefresh, "spec-refresh", 0, "read --spec again this often (e.g. 24h); a refresh that fails keeps the last good catalog (0: never)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fl.String("api-key", "", "Magic Hour API key of the upstream (default $"+magichour.EnvAPIKey+"; none: the in-process emulator)")
@@ -162,7 +168,15 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	}
 	hookURL := public + "/hooks/magichour"
 
-	up, err := openUpstream(ctx, cmd, upstreamOptions{secret: o.secret, hookURL: base + "/hooks/magichour", dataDir: dataDir(o.db),
+	cat := catalogOf(cmd)
+	if o.spec != "" {
+		if cat, err = catalog.Fetch(ctx, nil, o.spec); err != nil {
+			return usageErrorf("--spec %s: %s", o.spec, strings.TrimPrefix(err.Error(), "catalog: "))
+		}
+	} else if o.specRefresh > 0 {
+		return usageErrorf("--spec-refresh needs --spec (the spec to read again)")
+	}
+	up, err := openUpstream(ctx, cmd, upstreamOptions{catalog: cat, secret: o.secret, hookURL: base + "/hooks/magichour", dataDir: dataDir(o.db),
 		emulatorSpeed: o.emulatorSpeed, upstreamSpeed: o.upstreamSpeed, userAgent: "hourglass-serve/" + version(), logger: logger})
 	if err != nil {
 		return err
@@ -190,6 +204,7 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 		CallbackWorkers: o.callbackWorkers, MaxUploadBytes: o.maxUploadBytes, MaxBodyBytes: o.maxBodyBytes,
 		Retention: retention, TenantStorageQuota: o.tenantStorageQuota, UploadTTL: keepIfZero(o.uploadTTL),
 		CreateJournalDir: journalDir(o.journalDir, o.db),
+		Catalog:          cat, SpecSource: o.spec, SpecRefresh: o.specRefresh,
 	}})
 	if err != nil {
 		return err
@@ -283,7 +298,8 @@ type upstreamOptions struct {
 	upstreamSpeed float64 // speed of the upstream at --base-url (1 for Magic Hour)
 	userAgent     string
 	logger        *slog.Logger
-	dataDir       string // where the emulator keeps its state across restarts ("": memory only)
+	dataDir       string           // where the emulator keeps its state across restarts ("": memory only)
+	catalog       *catalog.Catalog // the catalog the embedded emulator serves (nil: the default)
 }
 
 // upstream is what a gateway in this process talks to.
@@ -309,8 +325,11 @@ func openUpstream(ctx context.Context, cmd *cobra.Command, o upstreamOptions) (*
 		if u.secret == "" {
 			u.secret = "whsec_" + randomHex(16)
 		}
-		emu, err := listenEmbeddedEmulator(ctx, o.dataDir, o.logger,
-			emulator.WithSpeed(o.emulatorSpeed), emulator.WithWebhookURL(o.hookURL), emulator.WithWebhookSecret(u.secret))
+		eopts := []emulator.Option{emulator.WithSpeed(o.emulatorSpeed), emulator.WithWebhookURL(o.hookURL), emulator.WithWebhookSecret(u.secret)}
+		if o.catalog != nil {
+			eopts = append(eopts, emulator.WithCatalog(o.catalog))
+		}
+		emu, err := listenEmbeddedEmulator(ctx, o.dataDir, o.logger, eopts...)
 		if err != nil {
 			return nil, fmt.Errorf("start the emulator: %w", err)
 		}
@@ -320,6 +339,9 @@ func openUpstream(ctx context.Context, cmd *cobra.Command, o upstreamOptions) (*
 	copts := []magichour.Option{magichour.WithAPIKey(key), magichour.WithUserAgent(o.userAgent), magichour.WithLogger(o.logger)}
 	if baseURL != "" {
 		copts = append(copts, magichour.WithBaseURL(baseURL))
+	}
+	if o.catalog != nil {
+		copts = append(copts, magichour.WithCatalog(o.catalog))
 	}
 	c, err := magichour.NewClient(copts...)
 	if err != nil {

@@ -12,15 +12,15 @@ import (
 
 // startServe runs `hourglass serve` in-process and returns its base URL,
 // its output so far and a stop function that waits for a clean exit.
-func startServe(t *testing.T, dir string) (string, *syncBuffer, func()) {
+func startServe(t *testing.T, dir string, extra ...string) (string, *syncBuffer, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	root := NewRoot()
 	out, errb := &syncBuffer{}, &syncBuffer{}
 	root.SetOut(out)
 	root.SetErr(errb)
-	root.SetArgs([]string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite://" + filepath.Join(dir, "hg.db"),
-		"--storage", "file://" + filepath.Join(dir, "outputs"), "--emulator-speed", "200", "--workers", "2"})
+	root.SetArgs(append([]string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite://" + filepath.Join(dir, "hg.db"),
+		"--storage", "file://" + filepath.Join(dir, "outputs"), "--emulator-speed", "200", "--workers", "2"}, extra...))
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 	stop := func() {
