@@ -11,5 +11,5 @@ go build -o "$bin/download" ./bench/download
 echo "== polling: GETs and detection lag =="
 "$bin/polling" -jobs "${JOBS:-200}" -speed "${SPEED:-100}" "$@" 2>/dev/null
 echo
-echo "== download: SDK vs curl =="
+echo "== download: hourglass CLI vs curl -o =="
 "$bin/download" -size "${SIZE:-1073741824}" -dir "${DIR:-${TMPDIR:-/tmp}}"
