@@ -203,7 +203,16 @@ type HourBucket struct {
 	Hour     time.Time
 	Finished int
 	Failed   int // status error
+	// UpstreamFailed counts the failed jobs whose error is Magic Hour's
+	// service or the way to it (UpstreamErrorCodes), not the content
+	// (no_source_face, a refused input, ...).
+	UpstreamFailed int
 }
+
+// UpstreamErrorCodes are the job error codes that mean an upstream or
+// transport failure rather than a problem with the job's input.
+var UpstreamErrorCodes = []string{"upload_failed", "create_failed", "poll_failed", "store_failed",
+	"upstream_not_found", "upstream_unavailable", "no_outputs"}
 
 // FinishedByHour returns the jobs finished since then, per hour, oldest
 // first (hours without jobs are absent).

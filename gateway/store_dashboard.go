@@ -64,7 +64,8 @@ func (s *sqlStore) jobCounts(ctx context.Context, tenantID string) (map[Status]i
 }
 
 func (s *sqlStore) finishedByHour(ctx context.Context, tenantID string, since time.Time) ([]HourBucket, error) {
-	q := "SELECT finished_at / 3600000 AS h, COUNT(*), SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) " +
+	q := "SELECT finished_at / 3600000 AS h, COUNT(*), SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END), " +
+		"SUM(CASE WHEN status = 'error' AND error_code IN ('" + strings.Join(UpstreamErrorCodes, "','") + "') THEN 1 ELSE 0 END) " +
 		"FROM jobs WHERE finished_at IS NOT NULL AND finished_at >= ?"
 	args := []any{since.UnixMilli()}
 	if tenantID != "" {
@@ -79,7 +80,7 @@ func (s *sqlStore) finishedByHour(ctx context.Context, tenantID string, since ti
 	for rows.Next() {
 		var h int64
 		var b HourBucket
-		if err := rows.Scan(&h, &b.Finished, &b.Failed); err != nil {
+		if err := rows.Scan(&h, &b.Finished, &b.Failed, &b.UpstreamFailed); err != nil {
 			return nil, err
 		}
 		b.Hour = time.UnixMilli(h * 3600000).UTC()

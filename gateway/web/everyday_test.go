@@ -2,6 +2,9 @@ package web_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"github.com/hourglasshq/hourglass/gateway"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -92,5 +95,39 @@ func TestSubmitInfersSourceFromFile(t *testing.T) {
 	assets, _ := job.Params["assets"].(map[string]any)
 	if assets["video_source"] != "file" {
 		t.Errorf("video_source = %v, want file (params %v)", assets["video_source"], job.Params)
+	}
+}
+
+// The overview's upstream error rate counts upstream and transport
+// failures only: a no_source_face job is the input's fault.
+func TestOverviewErrorRateExcludesContentErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2000)
+	content := e.submit(e.tenantKey, "face-swap-photo", func(p map[string]any) { p["name"] = "noface portrait" })
+	if j := e.wait(content); j.ErrorCode != "no_source_face" {
+		t.Fatalf("noface job: %s %s", j.Status, j.ErrorCode)
+	}
+	tenants, err := e.store.ListTenants(context.Background())
+	if err != nil || len(tenants) == 0 {
+		t.Fatal(tenants, err)
+	}
+	now := e.gw.Now()
+	up := &gateway.Job{ID: "job_upstreamfail", TenantID: tenants[0].ID, Tool: "ai-image-generator", Kind: "image",
+		Params: json.RawMessage(`{}`), Status: gateway.StatusError, ErrorCode: "upstream_unavailable", ErrorMessage: "503",
+		CreatedAt: now, UpdatedAt: now, FinishedAt: now}
+	if _, _, err := e.store.CreateJob(context.Background(), up, gateway.Event{Type: "error", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	c.login(e.tenantKey)
+	_, page := c.get("/overview")
+	text := strings.Join(strings.Fields(tagRE.ReplaceAllString(page, " ")), " ")
+	for _, want := range []string{"Upstream error rate 50.0%", "1 of 2 jobs finished in the last 24 h failed upstream", "1 more ended in a content error"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("overview lacks %q: %s", want, text)
+		}
+	}
+	if strings.Count(text, "webhooks received") != 1 || strings.Contains(text, "last hour) last hour") {
+		t.Errorf("the webhook sentence is repeated: %s", text)
 	}
 }

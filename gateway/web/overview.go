@@ -111,7 +111,9 @@ func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, u *us
 	}
 	ov.CreditsH = max(1, len(ov.Credits)) * 28
 
-	// Upstream error rate: share of the jobs finished each hour that failed.
+	// Upstream error rate: share of the jobs finished each hour that failed
+	// because of Magic Hour or the way to it; content errors
+	// (no_source_face, ...) are the input's, not the service's.
 	since := now.Truncate(time.Hour).Add(-23 * time.Hour)
 	buckets, err := d.gw.FinishedByHour(ctx, scope, since)
 	if err != nil {
@@ -119,19 +121,20 @@ func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, u *us
 		return
 	}
 	byHour := map[int64]gateway.HourBucket{}
-	fin, failed := 0, 0
+	fin, failed, content := 0, 0, 0
 	for _, b := range buckets {
 		byHour[b.Hour.Unix()] = b
 		fin += b.Finished
-		failed += b.Failed
+		failed += b.UpstreamFailed
+		content += b.Failed - b.UpstreamFailed
 	}
 	for i := range 24 {
 		h := since.Add(time.Duration(i) * time.Hour)
 		b := byHour[h.Unix()]
 		c := column{Label: h.Format("15"), X: float64(i) * 100 / 24}
 		if b.Finished > 0 {
-			c.H = pct(b.Failed, b.Finished)
-			c.Title = fmt.Sprintf("%s: %d of %d failed", h.Format("Jan 2 15:00"), b.Failed, b.Finished)
+			c.H = pct(b.UpstreamFailed, b.Finished)
+			c.Title = fmt.Sprintf("%s: %d of %d failed upstream (%d content errors)", h.Format("Jan 2 15:00"), b.UpstreamFailed, b.Finished, b.Failed-b.UpstreamFailed)
 		} else {
 			c.Title = h.Format("Jan 2 15:00") + ": no finished jobs"
 		}
@@ -140,7 +143,7 @@ func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, u *us
 	}
 	if fin > 0 {
 		ov.ErrorRate = fmt.Sprintf("%.1f%%", pct(failed, fin))
-		ov.ErrorNote = fmt.Sprintf("%d of %d jobs finished in the last 24 h ended in error", failed, fin)
+		ov.ErrorNote = fmt.Sprintf("%d of %d jobs finished in the last 24 h failed upstream or on the way to it; %d more ended in a content error (such as no_source_face), not counted", failed, fin, content)
 	} else {
 		ov.ErrorRate = "—"
 		ov.ErrorNote = "no job finished in the last 24 h"
@@ -183,7 +186,7 @@ func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, u *us
 		d.fail(w, r, err)
 		return
 	}
-	ov.Tracking = fmt.Sprintf("last hour: %d webhooks received, %d fallback polls", len(hooks), len(polls))
+	ov.Tracking = fmt.Sprintf("Last hour: %d webhooks received, %d fallback polls.", len(hooks), len(polls))
 	var lags []float64
 	for _, ev := range hooks {
 		var data map[string]any
@@ -220,9 +223,9 @@ func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, u *us
 	if len(lags) > 0 {
 		sort.Float64s(lags)
 		q := func(p float64) string {
-			return fmtDuration(time.Duration(lags[min(len(lags)-1, int(p*float64(len(lags))))] * float64(time.Millisecond)))
+			return fmtLag(lags[min(len(lags)-1, int(p*float64(len(lags))))])
 		}
-		ov.LagSummary = fmt.Sprintf("p50 %s · p95 %s · max %s (%d webhooks, last hour)", q(0.5), q(0.95), q(1), len(lags))
+		ov.LagSummary = fmt.Sprintf("Lag p50 %s · p95 %s · max %s (of %d with a recorded lag).", q(0.5), q(0.95), q(1), len(lags))
 	} else {
 		ov.LagNote = "No webhook in the last hour recorded its lag (lag_ms)."
 	}
@@ -241,4 +244,13 @@ func pct64(n, of int64) float64 {
 		return 0
 	}
 	return float64(n) * 100 / float64(of)
+}
+
+// fmtLag shows a webhook lag in milliseconds to the millisecond (the
+// events record lag_ms), seconds above 10 s.
+func fmtLag(ms float64) string {
+	if ms < 10000 {
+		return fmt.Sprintf("%.0f ms", ms)
+	}
+	return fmtDuration(time.Duration(ms * float64(time.Millisecond)))
 }
