@@ -55,7 +55,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("GET /metrics", g.metrics.handler())
 	g.dropInRoutes(mux)
 	g.batchRoutes(mux) // batches.go
-	return g.logRequests(mux)
+	return g.logRequests(textGuard(mux))
 }
 
 // statusRecorder remembers a response's status and error code so that
@@ -195,9 +195,9 @@ type fieldError struct {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	// Compact: indenting re-formats stored params and metadata on every
+	// read, which costs size times depth (issue 11).
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // writeError answers {"message", "error": {code, message, fields}}: the
@@ -437,6 +437,17 @@ func (g *Gateway) validateSubmit(req *submitRequest) (*Job, int, *apiError) {
 	if params[0] != '{' {
 		return bad("invalid_params", "params must be a JSON object", fieldError{"params", "must be an object"})
 	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, params); err != nil {
+		return bad("invalid_params", "params: "+err.Error())
+	}
+	params = compact.Bytes()
+	if fe := checkJSONShape("params", params, MaxParamsBytes); fe != nil {
+		return bad("params_too_large", "params "+fe.Message, *fe)
+	}
+	if fe := checkNumbers(params); fe != nil {
+		return bad("invalid_params", "invalid params: "+fe.Field+": "+fe.Message, *fe)
+	}
 	if err := op.ValidateJSON(params); err != nil {
 		var ve *catalog.ValidationError
 		if !errors.As(err, &ve) {
@@ -454,19 +465,12 @@ func (g *Gateway) validateSubmit(req *submitRequest) (*Job, int, *apiError) {
 		}
 		return bad("invalid_params", "invalid params for "+string(tool)+": "+strings.Join(names, "; "), fields...)
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, params); err != nil {
-		return bad("invalid_params", "params: "+err.Error())
-	}
 	meta := bytes.TrimSpace(req.Metadata)
 	if string(meta) == "null" {
 		meta = nil
 	}
 	if len(meta) > 0 && meta[0] != '{' {
 		return bad("invalid_metadata", "metadata must be a JSON object", fieldError{"metadata", "must be an object"})
-	}
-	if len(meta) > 16<<10 {
-		return bad("invalid_metadata", "metadata is larger than 16 KiB", fieldError{"metadata", "larger than 16 KiB"})
 	}
 	if len(req.IdempotencyKey) > 255 {
 		return bad("invalid_idempotency_key", "idempotency_key is longer than 255 characters", fieldError{"idempotency_key", "longer than 255 characters"})
@@ -481,8 +485,16 @@ func (g *Gateway) validateSubmit(req *submitRequest) (*Job, int, *apiError) {
 			return bad("invalid_metadata", "metadata: "+err.Error())
 		}
 		metaCompact = b.Bytes()
+		if fe := checkJSONShape("metadata", metaCompact, MaxMetadataBytes); fe != nil {
+			return bad("metadata_too_large", "metadata "+fe.Message, *fe)
+		}
 	}
-	return &Job{Tool: tool, Kind: string(op.Kind), Params: compact.Bytes(), IdempotencyKey: req.IdempotencyKey,
+	for _, f := range []struct{ name, v string }{{"idempotency_key", req.IdempotencyKey}, {"callback_url", req.CallbackURL}} {
+		if !validText(f.v) {
+			return bad("invalid_"+f.name, f.name+" must be valid UTF-8 without NUL characters", fieldError{f.name, "must be valid UTF-8 without NUL characters"})
+		}
+	}
+	return &Job{Tool: tool, Kind: string(op.Kind), Params: params, IdempotencyKey: req.IdempotencyKey,
 		Metadata: metaCompact, CallbackURL: req.CallbackURL}, 0, nil
 }
 
@@ -695,9 +707,7 @@ func (g *Gateway) serveOutput(w http.ResponseWriter, r *http.Request, j *Job, n 
 		return
 	}
 	defer f.Close()
-	if o.ContentType != "" {
-		w.Header().Set("Content-Type", o.ContentType)
-	}
+	setOutputHeaders(w.Header(), j, o, r.URL.Query().Get("download") != "")
 	w.Header().Set("ETag", `"`+o.SHA256+`"`)
 	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
 	http.ServeContent(w, r, "", o.StoredAt, f)

@@ -195,7 +195,7 @@ func decodeParams(params []byte) (map[string]any, error) {
 // checkUploads verifies at submit time that every gateway file_path in
 // params is the tenant's and holds its bytes.
 func (g *Gateway) checkUploads(ctx context.Context, tenantID string, op *catalog.Operation, params []byte) []fieldError {
-	if !bytes.Contains(params, []byte(uploadRefPrefix)) {
+	if !mayReferUploads(params) {
 		return nil
 	}
 	body, err := decodeParams(params)
@@ -226,7 +226,7 @@ var errUploadMissing = errors.New("input upload missing")
 // resolveUploads returns params with every gateway file_path replaced by
 // the file's Magic Hour file_path, uploading files not sent yet.
 func (g *Gateway) resolveUploads(ctx context.Context, tenantID string, op *catalog.Operation, params []byte) ([]byte, bool, error) {
-	if !bytes.Contains(params, []byte(uploadRefPrefix)) {
+	if !mayReferUploads(params) {
 		return params, false, nil
 	}
 	body, err := decodeParams(params)

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -216,16 +215,9 @@ type detailView struct {
 	BatchLine int
 }
 
-func prettyJSON(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, b, "", "  "); err != nil {
-		return string(b)
-	}
-	return buf.String()
-}
+// prettyJSON indents small params and metadata (gateway.PrettyJSON: large
+// or deep values stay compact).
+func prettyJSON(b []byte) string { return gateway.PrettyJSON(b) }
 
 func mediaOf(contentType, key string) (string, string) {
 	ct := contentType
@@ -421,13 +413,7 @@ func (d *Dashboard) handleOutput(w http.ResponseWriter, r *http.Request, u *user
 		http.Error(w, "bad output index", http.StatusBadRequest)
 		return
 	}
-	id := r.PathValue("id")
-	if r.URL.Query().Get("download") != "" {
-		ext := ""
-		if outs, err := d.gw.Store().Outputs(r.Context(), id); err == nil && n < len(outs) {
-			ext = path.Ext(outs[n].StorageKey)
-		}
-		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%d%s"`, id, n, ext))
-	}
-	d.gw.ServeOutputAs(w, r, u.Principal, id, n)
+	// ?download=1 makes it an attachment; the gateway names the file from
+	// the job it found in the user's scope (nothing when it found none).
+	d.gw.ServeOutputAs(w, r, u.Principal, r.PathValue("id"), n)
 }

@@ -236,10 +236,10 @@ func (op *Operation) EstimateCredits(body map[string]any) Estimate {
 		frames := math.Ceil(math.Max(end-start, 0.1)) * math.Round(math.Max(fps, 1))
 		for _, f := range op.priceFields("frame") {
 			if p := price(f); p != nil {
-				return Estimate{max(1, int64(math.Ceil(frames*p.Credits))), p.Source + fmt.Sprintf(" × %v frames", frames)}
+				return Estimate{max(1, satCredits(math.Ceil(frames*p.Credits))), p.Source + fmt.Sprintf(" × %v frames", frames)}
 			}
 		}
-		return Estimate{max(1, int64(frames)), fmt.Sprintf("hourglass: 1 credit per frame, %v frames (seconds × fps)", frames)}
+		return Estimate{max(1, satCredits(frames)), fmt.Sprintf("hourglass: 1 credit per frame, %v frames (seconds × fps)", frames)}
 	case KindImage:
 		count := 1.0
 		if n, ok := Number(body, "image_count"); ok && n >= 1 {
@@ -247,11 +247,11 @@ func (op *Operation) EstimateCredits(body map[string]any) Estimate {
 		}
 		for _, f := range op.priceFields("image") {
 			if p := price(f); p != nil {
-				return Estimate{int64(math.Ceil(p.Credits * count)), fmt.Sprintf("%s (%s: %v credits/image) × %v", p.Source, p.Value, p.Credits, count)}
+				return Estimate{satCredits(math.Ceil(p.Credits * count)), fmt.Sprintf("%s (%s: %v credits/image) × %v", p.Source, p.Value, p.Credits, count)}
 			}
 		}
 		if own != nil && own.Per == "item" {
-			return Estimate{int64(math.Ceil(own.Credits * count)), fmt.Sprintf("%s × %v", own.Source, count)}
+			return Estimate{satCredits(math.Ceil(own.Credits * count)), fmt.Sprintf("%s × %v", own.Source, count)}
 		}
 		n, src := op.exampleCredits(defaultImagePrice)
 		return Estimate{n * int64(count), fmt.Sprintf("%s × %v", src, count)}
@@ -260,7 +260,7 @@ func (op *Operation) EstimateCredits(body map[string]any) Estimate {
 			prompt, _ := Get(body, "style.prompt")
 			s, _ := prompt.(string)
 			n := float64(len([]rune(s)))
-			return Estimate{max(1, int64(math.Ceil(n*own.Credits-1e-9))), fmt.Sprintf("%s × %v characters of style.prompt", own.Source, n)}
+			return Estimate{max(1, satCredits(math.Ceil(n*own.Credits-1e-9))), fmt.Sprintf("%s × %v characters of style.prompt", own.Source, n)}
 		}
 	}
 	if own != nil && own.Per == "item" {
@@ -307,4 +307,22 @@ func (op *Operation) TierRefusal(tier string, body map[string]any) (*TierRule, s
 		return r, fmt.Sprintf("%s %q needs the %s tier; the account is on %s", r.Field, sv, strings.Join(r.Tiers, ", "), tier)
 	}
 	return nil, ""
+}
+
+// MaxEstimate is where a credit estimate saturates: far above any budget,
+// low enough that sums of estimates never overflow an int64 (or a SQL
+// BIGINT). Converting a larger float64 to int64 would wrap (1e19 frames
+// became 1 credit).
+const MaxEstimate = int64(1) << 50
+
+// satCredits converts a non-negative credit amount to int64, saturating
+// at MaxEstimate (NaN too) instead of wrapping.
+func satCredits(f float64) int64 {
+	if math.IsNaN(f) || f >= float64(MaxEstimate) {
+		return MaxEstimate
+	}
+	if f < 0 {
+		return 0
+	}
+	return int64(f)
 }
