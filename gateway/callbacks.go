@@ -148,35 +148,6 @@ func (g *Gateway) callbackBackoff(n int) time.Duration {
 
 // --- SSRF guard ---
 
-var blockedPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-}
-
-// publicAddr reports whether ip may be called on a tenant's behalf: not
-// loopback, private, link-local, unspecified, multicast or otherwise
-// special-purpose.
-func publicAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() {
-		return false
-	}
-	for _, p := range blockedPrefixes {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
-}
-
-// errPrivateAddress is returned when a tenant's URL leads to an internal
-// address.
-var errPrivateAddress = errors.New("resolves to a loopback, private, link-local or unspecified address")
-
 // checkPublicURL checks at submit time that rawURL is http(s) and that
 // every address its host resolves to is public (unless allowPrivate).
 // The dialer checks again at connection time (DNS rebinding).
@@ -193,10 +164,7 @@ func checkPublicURL(ctx context.Context, rawURL string, allowPrivate bool) error
 	}
 	host := u.Hostname()
 	if ip, err := netip.ParseAddr(host); err == nil {
-		if !publicAddr(ip) {
-			return errPrivateAddress
-		}
-		return nil
+		return checkAddr(ip)
 	}
 	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
 		return errPrivateAddress
@@ -208,8 +176,8 @@ func checkPublicURL(ctx context.Context, rawURL string, allowPrivate bool) error
 		return fmt.Errorf("host %q does not resolve", host)
 	}
 	for _, a := range addrs {
-		if !publicAddr(a) {
-			return errPrivateAddress
+		if err := checkAddr(a); err != nil {
+			return fmt.Errorf("host %q %w", host, err)
 		}
 	}
 	return nil
@@ -227,8 +195,8 @@ func newCallbackClient(timeout time.Duration, allowPrivate bool) *http.Client {
 			if err != nil {
 				return fmt.Errorf("callback dial %s: %w", address, err)
 			}
-			if !publicAddr(ap.Addr()) {
-				return fmt.Errorf("callback dial %s: %w", address, errPrivateAddress)
+			if err := checkAddr(ap.Addr()); err != nil {
+				return fmt.Errorf("callback dial %s: %w", address, err)
 			}
 			return nil
 		}

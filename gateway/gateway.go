@@ -75,7 +75,9 @@ type Config struct {
 	// 500ms); the database is the source, so streams work across replicas.
 	SSEPoll time.Duration
 	// DownloadClient fetches outputs (default: a client without overall
-	// timeout; transfers are bounded by the lease and the context).
+	// timeout; transfers are bounded by the lease and the context; it
+	// refuses internal addresses except on the upstream's own host and
+	// follows redirects only within a host: download_guard.go).
 	DownloadClient *http.Client
 	Logger         *slog.Logger
 
@@ -183,7 +185,7 @@ func (c *Config) defaults() error {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if c.DownloadClient == nil {
-		c.DownloadClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		c.DownloadClient = newDownloadClient([]string{c.Upstream.BaseURL()}, nil, nil)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
