@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/hourglasshq/hourglass/gateway"
@@ -13,9 +14,22 @@ type loginView struct {
 	Error string
 }
 
-// safeNext keeps a post-sign-in redirect on this site.
+// safeNext keeps a post-sign-in redirect on this site: only an absolute
+// path of this origin. Browsers drop tabs and newlines from URLs and read
+// a backslash as a slash, so "/\t/evil" or "/\\evil" would become
+// "//evil", another host: any control character, space or backslash is
+// refused, and so is anything url.Parse sees a scheme or host in.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	for _, c := range next {
+		if c < 0x21 || c == 0x7f || c == '\\' || (c >= 0x80 && c <= 0x9f) {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next

@@ -1,0 +1,233 @@
+package gateway_test
+
+// Regression tests of issue 11, items 1 to 7 (security and resource abuse).
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hourglasshq/hourglass/gateway"
+)
+
+// nested returns depth levels of {"a": ...} around a leaf.
+func nested(depth int, leaf string) string {
+	return strings.Repeat(`{"a":`, depth) + leaf + strings.Repeat("}", depth)
+}
+
+// Item 1: params and metadata nesting deeper than the limit are refused at
+// submit, naming the field and the limit; what is accepted is stored and
+// answered compact (no re-indentation that grows with depth).
+func TestNestedJSONIsBounded(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{workers: -1})
+		p := params(t, "ai-image-generator", "")
+		deep := json.RawMessage(nested(gateway.MaxJSONDepth+8, "1"))
+		p["style"] = deep
+		code, raw := h.do("POST", "/api/jobs", h.tenantKey, map[string]any{"tool": "ai-image-generator", "params": p}, nil)
+		if code != http.StatusBadRequest || !strings.Contains(string(raw), `"field":"params"`) || !strings.Contains(string(raw), "the limit is 32 levels") {
+			t.Fatalf("deep params: %d %s", code, raw)
+		}
+		code, raw = h.do("POST", "/api/jobs", h.tenantKey, map[string]any{"tool": "ai-image-generator",
+			"params": params(t, "ai-image-generator", ""), "metadata": deep}, nil)
+		if code != http.StatusBadRequest || !strings.Contains(string(raw), `"field":"metadata"`) || !strings.Contains(string(raw), "32 levels") {
+			t.Fatalf("deep metadata: %d %s", code, raw)
+		}
+		big := map[string]any{"tool": "ai-image-generator", "params": params(t, "ai-image-generator", ""),
+			"metadata": map[string]string{"x": strings.Repeat("y", gateway.MaxMetadataBytes)}}
+		if code, raw := h.do("POST", "/api/jobs", h.tenantKey, big, nil); code != http.StatusBadRequest || !strings.Contains(string(raw), "16384 bytes") {
+			t.Fatalf("large metadata: %d %s", code, raw)
+		}
+		if n, _ := h.store.CountJobsByStatus(t.Context()); n[gateway.StatusPending] != 0 {
+			t.Fatalf("refused submissions left jobs: %v", n)
+		}
+		// Within the limit: accepted, and answered compact.
+		ok := json.RawMessage(nested(gateway.MaxJSONDepth-1, `[1,2,3]`))
+		var j jobView
+		code, raw = h.do("POST", "/api/jobs", h.tenantKey, map[string]any{"tool": "ai-image-generator",
+			"params": params(t, "ai-image-generator", ""), "metadata": ok}, &j)
+		if code != http.StatusAccepted {
+			t.Fatalf("metadata at the limit: %d %s", code, raw)
+		}
+		code, raw = h.do("GET", "/api/jobs/"+j.ID, h.tenantKey, nil, &j)
+		if code != http.StatusOK || strings.Contains(string(raw), "\n ") || string(j.Metadata) != string(ok) {
+			t.Fatalf("get: %d, metadata %s, body %q", code, j.Metadata, raw)
+		}
+	})
+}
+
+// The dashboard indents small JSON only.
+func TestPrettyJSONBounded(t *testing.T) {
+	t.Parallel()
+	if got := gateway.PrettyJSON([]byte(`{"a":[1]}`)); got != "{\n  \"a\": [\n    1\n  ]\n}" {
+		t.Fatalf("small: %q", got)
+	}
+	deep := nested(200, "1")
+	if got := gateway.PrettyJSON([]byte(deep)); got != deep {
+		t.Fatalf("deep JSON was re-indented (%d bytes from %d)", len(got), len(deep))
+	}
+	long := `{"a":[` + strings.Repeat("1,", 20000) + `1]}`
+	if got := gateway.PrettyJSON([]byte(long)); got != long {
+		t.Fatalf("large JSON was re-indented (%d bytes from %d)", len(got), len(long))
+	}
+}
+
+// Item 3: absurd and non-finite numbers are refused before estimating; the
+// estimate saturates instead of wrapping to 1 credit.
+func TestEstimateOverflowRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ params, want string }{
+		{`{"end_seconds":1e19,"fps":30}`, "params.end_seconds"},
+		{`{"end_seconds":5,"fps":1e300}`, "params.fps"},
+		{`{"end_seconds":5,"fps":1e400}`, "params.fps"},
+	} {
+		if got := gateway.EstimateCredits("animation", json.RawMessage(tc.params)); got < 100 {
+			t.Errorf("EstimateCredits(%s) = %d: wrapped below the 100-credit budget", tc.params, got)
+		}
+	}
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{workers: -1})
+		key := h.newTenant(map[string]any{"name": "budget", "credit_budget": 100})
+		for _, tc := range []struct{ field, value string }{
+			{"end_seconds", "1e19"}, {"fps", "1e300"}, {"fps", "1e400"}, {"end_seconds", "-1e19"},
+		} {
+			p := params(t, "animation", "")
+			p[tc.field] = json.RawMessage(tc.value)
+			code, raw := h.do("POST", "/api/jobs", key, map[string]any{"tool": "animation", "params": p}, nil)
+			if code != http.StatusBadRequest || !strings.Contains(string(raw), `"field":"params.`+tc.field+`"`) {
+				t.Fatalf("%s=%s: %d %s", tc.field, tc.value, code, raw)
+			}
+		}
+		// The drop-in API takes the same path.
+		code, raw := h.do("POST", "/v1/animation", key, `{"end_seconds":1e19,"fps":30,"height":512,"width":512,"style":{"art_style":"Painterly Illustration","camera_effect":"Simple Zoom In","prompt_type":"custom","prompt":"x"},"assets":{"audio_source":"none"}}`, nil)
+		if code != http.StatusBadRequest || !strings.Contains(string(raw), "end_seconds") {
+			t.Fatalf("drop-in end_seconds=1e19: %d %s", code, raw)
+		}
+		ts, err := h.store.ListTenants(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tn := range ts {
+			if tn.CreditsUsed != 0 {
+				t.Fatalf("tenant %s has %d credits reserved after refusals", tn.Name, tn.CreditsUsed)
+			}
+		}
+	})
+}
+
+// Item 7: a JSON-escaped upload reference is checked like a plain one.
+func TestEscapedUploadRefChecked(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{workers: -1})
+		png := []byte("\x89PNG\r\n\x1a\n" + strings.Repeat("x", 64))
+		var up struct {
+			FilePath string `json:"file_path"`
+		}
+		if code, raw := h.do("POST", "/api/uploads?extension=png", h.tenantKey, png, &up); code != http.StatusCreated {
+			t.Fatalf("upload: %d %s", code, raw)
+		}
+		other := h.newTenant(map[string]any{"name": "other"})
+		escaped := `\u0061` + strings.TrimPrefix(up.FilePath, "a")
+		body := `{"tool":"image-to-video","params":{"end_seconds":5,"assets":{"image_file_path":"` + escaped + `"}}}`
+		code, raw := h.do("POST", "/api/jobs", other, body, nil)
+		if code != http.StatusBadRequest || !strings.Contains(string(raw), "image_file_path") {
+			t.Fatalf("other tenant's escaped upload reference: %d %s", code, raw)
+		}
+		escaped = strings.ReplaceAll(up.FilePath, "/", `\/`)
+		body = `{"tool":"image-to-video","params":{"end_seconds":5,"assets":{"image_file_path":"` + escaped + `"}}}`
+		if code, raw := h.do("POST", "/api/jobs", other, body, nil); code != http.StatusBadRequest {
+			t.Fatalf("other tenant's \\/-escaped upload reference: %d %s", code, raw)
+		}
+	})
+}
+
+// Item 7: NUL and invalid UTF-8 in ids, cursors and idempotency keys are
+// 400s (PostgreSQL answered 500).
+func TestInvalidTextIs400(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{workers: -1})
+		p, _ := json.Marshal(params(t, "ai-image-generator", ""))
+		for _, tc := range []struct{ method, path, body string }{
+			{"GET", "/api/jobs/job_%00x", ""},
+			{"GET", "/api/jobs/job_%ffx", ""},
+			{"DELETE", "/api/jobs/job_%00x", ""},
+			{"GET", "/api/jobs?cursor=%00", ""},
+			{"GET", "/api/jobs?cursor=%fe%ff", ""},
+			{"GET", "/v1/image-projects/%00", ""},
+			{"POST", "/api/jobs", `{"tool":"ai-image-generator","idempotency_key":"a\u0000b","params":` + string(p) + `}`},
+			{"POST", "/api/jobs", `{"tool":"ai-image-generator","callback_url":"http://x/\u0000","params":` + string(p) + `}`},
+		} {
+			code, raw := h.do(tc.method, tc.path, h.tenantKey, tc.body, nil)
+			if code != http.StatusBadRequest {
+				t.Errorf("%s %s %s: %d %s", tc.method, tc.path, tc.body, code, raw)
+			}
+		}
+		req, _ := http.NewRequest("POST", h.srv.URL+"/api/jobs", strings.NewReader(`{"tool":"ai-image-generator","params":`+string(p)+`}`))
+		req.Header.Set("Authorization", "Bearer "+h.tenantKey)
+		req.Header.Set("Idempotency-Key", "k\xff\xfe")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("Idempotency-Key with invalid UTF-8: %d", resp.StatusCode)
+		}
+	})
+}
+
+// Item 4: every IPv6 form that embeds an internal IPv4, and the special
+// ranges the first guard missed, are refused at submit (literal addresses:
+// nothing is resolved or dialed).
+func TestSSRFFormsRefusedAtSubmit(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{workers: -1, denyPrivateCallbacks: true})
+		for _, host := range []string{"[64:ff9b::7f00:1]", "[64:ff9b:1::a9fe:a9fe]", "[::ffff:0:7f00:1]", "[::ffff:127.0.0.1]",
+			"[2002:a9fe:a9fe::]", "[2001:0:4136:e378:8000:63bf:80ff:fffe]", "[::7f00:1]", "[fec0::1]", "240.0.0.1", "255.255.255.255"} {
+			req := map[string]any{"tool": "ai-image-generator", "params": params(t, "ai-image-generator", ""), "callback_url": "http://" + host + "/hook"}
+			code, raw := h.do("POST", "/api/jobs", h.tenantKey, req, nil)
+			if code != http.StatusBadRequest || !strings.Contains(string(raw), `"field":"callback_url"`) || !strings.Contains(string(raw), "not a public address") {
+				t.Errorf("callback_url %s: %d %s", host, code, raw)
+			}
+		}
+		if n, _ := h.store.CountJobsByStatus(t.Context()); n[gateway.StatusPending] != 0 {
+			t.Fatalf("refused submissions left jobs: %v", n)
+		}
+	})
+}
+
+// Item 5: a stored output is served with nosniff, a sandboxing CSP and a
+// file name made of the job id and index (curl -OJ saved "0").
+func TestOutputServedSafely(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{})
+		j := h.wait(h.submit("ai-image-generator", "", "").ID)
+		if j.Status != "stored" {
+			t.Fatalf("job %s", j.Status)
+		}
+		for _, q := range []string{"", "?download=1"} {
+			req, _ := http.NewRequest("GET", h.srv.URL+"/api/jobs/"+j.ID+"/outputs/0"+q, nil)
+			req.Header.Set("Authorization", "Bearer "+h.tenantKey)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			disp := resp.Header.Get("Content-Disposition")
+			want := "inline; filename=" + j.ID + "-0.png"
+			if q != "" {
+				want = "attachment; filename=" + j.ID + "-0.png"
+			}
+			if resp.StatusCode != 200 || resp.Header.Get("X-Content-Type-Options") != "nosniff" || disp != want ||
+				!strings.HasPrefix(resp.Header.Get("Content-Security-Policy"), "sandbox; default-src 'none'") || resp.Header.Get("Content-Type") != "image/png" {
+				t.Fatalf("output%s: %d %v", q, resp.StatusCode, resp.Header)
+			}
+		}
+	})
+}
