@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -55,7 +54,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("GET /metrics", g.metrics.handler())
 	g.dropInRoutes(mux)
 	g.batchRoutes(mux) // batches.go
-	return g.logRequests(textGuard(mux))
+	return g.logRequests(g.GuardBodies(textGuard(mux)))
 }
 
 // statusRecorder remembers a response's status and error code so that
@@ -300,14 +299,8 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request, c caller)
 		writeError(w, http.StatusForbidden, "forbidden", "jobs are submitted with a tenant key, not the admin key", nil)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body larger than %d bytes", g.cfg.MaxBodyBytes), nil)
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad_body", "could not read the request body", nil)
+	body, ok := readLimited(w, r, g.cfg.MaxBodyBytes)
+	if !ok {
 		return
 	}
 	req, status, apiErr := decodeSubmit(body)

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"path"
 	"strconv"
@@ -64,17 +63,7 @@ func needTenant(w http.ResponseWriter, c caller) bool {
 }
 
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body larger than %d bytes", g.cfg.MaxBodyBytes), nil)
-			return nil, false
-		}
-		writeError(w, http.StatusBadRequest, "bad_body", "could not read the request body", nil)
-		return nil, false
-	}
-	return body, true
+	return readLimited(w, r, g.cfg.MaxBodyBytes)
 }
 
 // handleDropCreate is POST /v1/<tool>: the job is accepted like a native

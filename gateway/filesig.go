@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -85,7 +86,7 @@ func checkSignature(r io.Reader, ext string) (io.Reader, error) {
 	}
 	head, err := br.Peek(sigHead)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-		if len(head) == 0 {
+		if len(head) == 0 || errors.Is(err, errBodyTimeout) {
 			return nil, err
 		}
 	}

@@ -139,7 +139,7 @@ func TestUploadMultipartAndSignature(t *testing.T) {
 		file := append(append([]byte{}, pngHead...), bytes.Repeat([]byte{7}, 5000)...)
 		body, ct := multipartBody(t, "file", "photo.png", file)
 		code, raw := h.upload("/api/uploads", body, ct)
-		if code != http.StatusCreated || !strings.Contains(string(raw), fmt.Sprintf(`"size": %d`, len(file))) {
+		if code != http.StatusCreated || !strings.Contains(string(raw), fmt.Sprintf(`"size":%d`, len(file))) {
 			t.Fatalf("multipart upload: %d %s (want 201 with size %d)", code, raw, len(file))
 		}
 		if want := sha(file); !strings.Contains(string(raw), want) {

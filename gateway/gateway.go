@@ -71,6 +71,14 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// MaxBodyBytes limits API request bodies (default 1 MiB).
 	MaxBodyBytes int64
+	// BodyReadTimeout is how long a request body may take to arrive
+	// (default 30s); uploads get it plus one second per UploadMinRate
+	// bytes (default 32 KiB/s). MaxUnauthBodies caps the bodies read at
+	// once before any credential check: webhooks, dashboard sign-in
+	// (default 128). See bodyguard.go.
+	BodyReadTimeout time.Duration
+	UploadMinRate   int64
+	MaxUnauthBodies int
 	// SSEPoll is how often an event stream looks for new events (default
 	// 500ms); the database is the source, so streams work across replicas.
 	SSEPoll time.Duration
@@ -184,6 +192,13 @@ func (c *Config) defaults() error {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	setDur(&c.BodyReadTimeout, 30*time.Second)
+	if c.UploadMinRate <= 0 {
+		c.UploadMinRate = 32 << 10
+	}
+	if c.MaxUnauthBodies <= 0 {
+		c.MaxUnauthBodies = 128
+	}
 	if c.DownloadClient == nil {
 		c.DownloadClient = newDownloadClient([]string{c.Upstream.BaseURL()}, nil, nil)
 	}
@@ -239,6 +254,8 @@ type Gateway struct {
 	wake   chan struct{} // nudges the dispatcher after local changes
 	cbWake chan struct{} // nudges the callback sender
 
+	unauthSlots chan struct{} // bodies read before a credential check (bodyguard.go)
+
 	limiter  *rate.Limiter // nil: no limit
 	metrics  *metrics
 	cbClient *http.Client // SSRF-guarded unless AllowPrivateCallbacks
@@ -288,6 +305,7 @@ func New(cfg Config) (*Gateway, error) {
 		wake:         make(chan struct{}, 1),
 		cbWake:       make(chan struct{}, 1),
 		dispatchDone: make(chan struct{}),
+		unauthSlots:  make(chan struct{}, cfg.MaxUnauthBodies),
 		metrics:      newMetrics(cfg.Store),
 		cbClient:     newCallbackClient(cfg.CallbackTimeout, cfg.AllowPrivateCallbacks),
 	}

@@ -4,9 +4,14 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hourglasshq/hourglass/gateway"
 )
@@ -230,4 +235,81 @@ func TestOutputServedSafely(t *testing.T) {
 			}
 		}
 	})
+}
+
+// slowRequest opens a connection, sends a request's headers announcing
+// size bytes of body and the first prefix of it, and returns the
+// connection (the rest never comes).
+func slowRequest(t *testing.T, h *harness, method, path, auth string, size int, prefix []byte) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	head := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: %d\r\n", method, path, size)
+	if auth != "" {
+		head += "Authorization: Bearer " + auth + "\r\n"
+	}
+	if _, err := conn.Write(append([]byte(head+"\r\n"), prefix...)); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// closedWithin reads what the server answers until it closes the
+// connection; it fails when that takes longer than limit.
+func closedWithin(t *testing.T, conn net.Conn, limit time.Duration) string {
+	t.Helper()
+	start := time.Now()
+	_ = conn.SetReadDeadline(start.Add(limit))
+	got, err := io.ReadAll(conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("connection still open after %s (answer so far %q)", limit, got)
+	}
+	return string(got)
+}
+
+// Item 2: a body that does not arrive within the read deadline ends its
+// connection (webhooks, API bodies, uploads below the minimum rate), and
+// unauthenticated bodies beyond the cap are refused at once while
+// /healthz keeps answering.
+func TestSlowBodiesCutOff(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite://"+t.TempDir()+"/slow.db", hopts{workers: -1, cfg: func(c *gateway.Config) {
+		c.BodyReadTimeout, c.UploadMinRate = 300*time.Millisecond, 1<<20
+	}})
+	for _, tc := range []struct{ method, path, auth string }{
+		{"POST", "/hooks/magichour", ""},
+		{"POST", "/api/jobs", h.tenantKey},
+		{"POST", "/api/uploads?extension=png", h.tenantKey},
+	} {
+		conn := slowRequest(t, h, tc.method, tc.path, tc.auth, 4<<20, []byte("\x89PNG\r\n\x1a\n{"))
+		if got := closedWithin(t, conn, 15*time.Second); !strings.Contains(got, "408") || !strings.Contains(got, "the limit is 300ms") {
+			t.Errorf("%s %s: answer %q", tc.method, tc.path, got)
+		}
+	}
+}
+
+func TestUnauthBodiesCapped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite://"+t.TempDir()+"/cap.db", hopts{workers: -1, cfg: func(c *gateway.Config) {
+		c.BodyReadTimeout, c.MaxUnauthBodies = time.Minute, 2
+	}})
+	for range 2 {
+		slowRequest(t, h, "POST", "/hooks/magichour", "", 100, []byte("{"))
+	}
+	waitFor(t, "2 webhook bodies in flight", func() bool { return gateway.UnauthBodiesInFlight(h.gw) == 2 })
+	third := slowRequest(t, h, "POST", "/hooks/magichour", "", 100, []byte("{"))
+	if got := closedWithin(t, third, 15*time.Second); !strings.Contains(got, "503") || !strings.Contains(got, "the limit is 2") {
+		t.Fatalf("third webhook body: %q", got)
+	}
+	if code, raw := h.do("GET", "/healthz", "", nil, nil); code != 200 {
+		t.Fatalf("healthz: %d %s", code, raw)
+	}
+	// Authenticated routes are not held up by the cap.
+	if code, raw := h.do("GET", "/api/jobs", h.tenantKey, nil, nil); code != 200 {
+		t.Fatalf("list: %d %s", code, raw)
+	}
 }

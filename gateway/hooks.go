@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -22,14 +21,8 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "webhooks_disabled", "no webhook secret is configured (--webhook-secret); jobs are tracked by polling", nil)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.DefaultMaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "webhook body too large", nil)
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad_body", "could not read the body", nil)
+	body, ok := readLimited(w, r, webhook.DefaultMaxBodyBytes)
+	if !ok {
 		return
 	}
 	if err := webhook.VerifyAny(g.cfg.WebhookSecrets, r.Header, body, g.now()); err != nil {

@@ -68,6 +68,9 @@ func (g *Gateway) storeUpload(ctx context.Context, w http.ResponseWriter, u *Upl
 		if errors.As(err, &mbe) {
 			return http.StatusRequestEntityTooLarge, &apiError{Code: "file_too_large", Message: fmt.Sprintf("the file is larger than %d bytes", g.cfg.MaxUploadBytes)}
 		}
+		if errors.Is(err, errBodyTimeout) {
+			return http.StatusRequestTimeout, &apiError{Code: "body_timeout", Message: err.Error()}
+		}
 		g.log.Error("gateway: store upload", "upload", u.ID, "err", err)
 		return http.StatusInternalServerError, &apiError{Code: "storage", Message: "could not store the file"}
 	}
@@ -148,6 +151,9 @@ func (g *Gateway) receiveUpload(ctx context.Context, w http.ResponseWriter, tena
 		var es errSignature
 		if errors.As(err, &es) {
 			return nil, http.StatusBadRequest, &apiError{Code: "file_signature_mismatch", Message: err.Error(), Fields: []fieldError{{"file", "content does not match ." + ext}}}
+		}
+		if errors.Is(err, errBodyTimeout) {
+			return nil, http.StatusRequestTimeout, &apiError{Code: "body_timeout", Message: err.Error()}
 		}
 		return nil, http.StatusBadRequest, &apiError{Code: "bad_body", Message: "could not read the file: " + err.Error()}
 	}

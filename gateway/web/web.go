@@ -57,6 +57,7 @@ type Dashboard struct {
 	opts  Options
 	sign  *signer
 	mux   *http.ServeMux
+	h     http.Handler // mux behind the gateway's body guard
 	pages map[string]*template.Template
 	css   template.CSS
 	log   *slog.Logger
@@ -118,11 +119,12 @@ func (d *Dashboard) routes() {
 		m.Handle("/", d.opts.API)
 	}
 	d.mux = m
+	d.h = d.gw.GuardBodies(m) // body deadlines; sign-in bodies count as unauthenticated
 }
 
 // ServeHTTP implements http.Handler.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	d.mux.ServeHTTP(w, r)
+	d.h.ServeHTTP(w, r)
 }
 
 // securityHeaders are set on every dashboard response. nonce allows the
