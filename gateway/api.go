@@ -48,6 +48,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("POST /api/admin/tenants", g.auth(true, g.handleCreateTenant))
 	mux.HandleFunc("GET /api/admin/tenants", g.auth(true, g.handleListTenants))
 	mux.HandleFunc("PATCH /api/admin/tenants/{id}", g.auth(true, g.handleUpdateTenant))
+	g.revocationRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route", nil)
 	})
@@ -172,6 +173,10 @@ func (g *Gateway) auth(adminOnly bool, h handlerFunc) http.HandlerFunc {
 		}
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "internal", "database error", nil)
+			return
+		}
+		if !t.DisabledAt.IsZero() {
+			writeError(w, http.StatusForbidden, "tenant_disabled", "this tenant is disabled; its jobs are kept (the admin can enable it again)", nil)
 			return
 		}
 		h(w, r, caller{Tenant: t})
@@ -812,7 +817,8 @@ func (g *Gateway) handleCreateTenant(w http.ResponseWriter, r *http.Request, _ c
 
 func tenantJSON(t *Tenant) map[string]any {
 	return map[string]any{"id": t.ID, "name": t.Name, "credit_budget": t.CreditBudget, "credits_used": t.CreditsUsed,
-		"max_in_flight": t.MaxInFlight, "delete_upstream_after_store": t.DeleteUpstreamAfterStore, "created_at": t.CreatedAt}
+		"max_in_flight": t.MaxInFlight, "delete_upstream_after_store": t.DeleteUpstreamAfterStore, "created_at": t.CreatedAt,
+		"disabled": !t.DisabledAt.IsZero(), "disabled_at": tptr(t.DisabledAt), "previous_key_valid_until": tptr(t.PrevKeyUntil)}
 }
 
 // handleUpdateTenant changes a tenant's limits: credit_budget,

@@ -313,3 +313,138 @@ func TestUnauthBodiesCapped(t *testing.T) {
 		t.Fatalf("list: %d %s", code, raw)
 	}
 }
+
+// Item 6: key rotation with an overlap window, tenant disable/enable,
+// the callback secret read and rotated by the admin, server-side sessions
+// ended by sign-out, rotation, disable and revocation.
+func TestRevocation(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, dbURL string) {
+		h := newHarness(t, dbURL, hopts{workers: -1})
+		ctx := t.Context()
+		j := h.submit("ai-image-generator", "", "")
+		list := func(key string) int { code, _ := h.do("GET", "/api/jobs", key, nil, nil); return code }
+		var tenants struct {
+			Tenants []struct {
+				ID       string `json:"id"`
+				Name     string `json:"name"`
+				Disabled bool   `json:"disabled"`
+			} `json:"tenants"`
+		}
+		h.do("GET", "/api/admin/tenants", h.adminKey, nil, &tenants)
+		tid := tenants.Tenants[0].ID
+
+		// Sessions: a session works until it is ended.
+		sess, err := h.gw.CreateSession(ctx, gateway.HashKey(h.tenantKey), time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := h.gw.SessionPrincipal(ctx, sess); err != nil || p.Tenant == nil || p.Tenant.ID != tid {
+			t.Fatalf("session: %+v %v", p, err)
+		}
+		if err := h.gw.EndSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.gw.SessionPrincipal(ctx, sess); !errors.Is(err, gateway.ErrNotFound) {
+			t.Fatalf("session after sign-out: %v", err)
+		}
+
+		// Rotation with an overlap: both keys work; the session ends.
+		sess, _ = h.gw.CreateSession(ctx, gateway.HashKey(h.tenantKey), time.Now().Add(time.Hour))
+		var rot struct {
+			APIKey string     `json:"api_key"`
+			Until  *time.Time `json:"previous_key_valid_until"`
+		}
+		if code, raw := h.do("POST", "/api/admin/tenants/"+tid+"/rotate-key", h.adminKey, `{"overlap_seconds":3600}`, &rot); code != 200 || rot.APIKey == "" || rot.Until == nil {
+			t.Fatalf("rotate: %d %s", code, raw)
+		}
+		if list(h.tenantKey) != 200 || list(rot.APIKey) != 200 {
+			t.Fatalf("during the overlap: old %d new %d", list(h.tenantKey), list(rot.APIKey))
+		}
+		if _, err := h.gw.SessionPrincipal(ctx, sess); !errors.Is(err, gateway.ErrNotFound) {
+			t.Fatalf("session after key rotation: %v", err)
+		}
+		// Rotation without overlap: only the newest key works.
+		first, second := h.tenantKey, rot.APIKey
+		if code, raw := h.do("POST", "/api/admin/tenants/"+tid+"/rotate-key", h.adminKey, `{"overlap_seconds":0}`, &rot); code != 200 {
+			t.Fatalf("rotate: %d %s", code, raw)
+		}
+		if list(first) != 401 || list(second) != 401 || list(rot.APIKey) != 200 {
+			t.Fatalf("after rotation without overlap: first %d second %d new %d", list(first), list(second), list(rot.APIKey))
+		}
+		if code, raw := h.do("POST", "/api/admin/tenants/"+tid+"/rotate-key", h.adminKey, `{"overlap_seconds":-1}`, nil); code != 400 || !strings.Contains(string(raw), "overlap_seconds") {
+			t.Fatalf("negative overlap: %d %s", code, raw)
+		}
+		key := rot.APIKey
+
+		// Disable: 403 on the API, no new session, jobs stay; enable again.
+		sess, _ = h.gw.CreateSession(ctx, gateway.HashKey(key), time.Now().Add(time.Hour))
+		if code, raw := h.do("POST", "/api/admin/tenants/"+tid+"/disable", h.adminKey, nil, nil); code != 200 || !strings.Contains(string(raw), `"disabled":true`) {
+			t.Fatalf("disable: %d %s", code, raw)
+		}
+		if code, raw := h.do("GET", "/api/jobs/"+j.ID, key, nil, nil); code != 403 || !strings.Contains(string(raw), "tenant_disabled") {
+			t.Fatalf("disabled tenant: %d %s", code, raw)
+		}
+		if _, err := h.gw.SessionPrincipal(ctx, sess); !errors.Is(err, gateway.ErrNotFound) {
+			t.Fatalf("session after disable: %v", err)
+		}
+		if _, err := h.gw.CreateSession(ctx, gateway.HashKey(key), time.Now().Add(time.Hour)); !errors.Is(err, gateway.ErrTenantDisabled) {
+			t.Fatalf("new session of a disabled tenant: %v", err)
+		}
+		if code, _ := h.do("GET", "/api/jobs/"+j.ID, h.adminKey, nil, nil); code != 200 {
+			t.Fatalf("the disabled tenant's job: %d", code)
+		}
+		if code, raw := h.do("POST", "/api/admin/tenants/"+tid+"/enable", h.adminKey, nil, nil); code != 200 || !strings.Contains(string(raw), `"disabled":false`) {
+			t.Fatalf("enable: %d %s", code, raw)
+		}
+		if list(key) != 200 {
+			t.Fatalf("enabled tenant: %d", list(key))
+		}
+
+		// Callback secret: readable and rotatable by the admin only.
+		var sec struct {
+			Secret string `json:"callback_secret"`
+		}
+		if code, raw := h.do("GET", "/api/admin/tenants/"+tid+"/callback-secret", h.adminKey, nil, &sec); code != 200 || !strings.HasPrefix(sec.Secret, "whsec_") {
+			t.Fatalf("callback secret: %d %s", code, raw)
+		}
+		old := sec.Secret
+		if code, _ := h.do("GET", "/api/admin/tenants/"+tid+"/callback-secret", key, nil, nil); code != 401 {
+			t.Fatalf("callback secret with a tenant key: %d", code)
+		}
+		h.do("POST", "/api/admin/tenants/"+tid+"/rotate-callback-secret", h.adminKey, nil, &sec)
+		if got, _ := h.store.Tenant(ctx, tid); sec.Secret == old || got.Secret != sec.Secret {
+			t.Fatalf("rotated callback secret: %q (was %q), stored %q", sec.Secret, old, got.Secret)
+		}
+
+		// Revoking a tenant's sessions.
+		sess, _ = h.gw.CreateSession(ctx, gateway.HashKey(key), time.Now().Add(time.Hour))
+		if code, raw := h.do("DELETE", "/api/admin/tenants/"+tid+"/sessions", h.adminKey, nil, nil); code != 200 || !strings.Contains(string(raw), `"sessions_revoked":1`) {
+			t.Fatalf("revoke sessions: %d %s", code, raw)
+		}
+		if _, err := h.gw.SessionPrincipal(ctx, sess); !errors.Is(err, gateway.ErrNotFound) {
+			t.Fatalf("revoked session: %v", err)
+		}
+
+		// Admin key rotation, with and without overlap; admin sessions end.
+		asess, _ := h.gw.CreateSession(ctx, gateway.HashKey(h.adminKey), time.Now().Add(time.Hour))
+		var arot struct {
+			AdminKey string `json:"admin_key"`
+		}
+		if code, raw := h.do("POST", "/api/admin/rotate-key", h.adminKey, `{"overlap_seconds":600}`, &arot); code != 200 || arot.AdminKey == "" {
+			t.Fatalf("admin rotate: %d %s", code, raw)
+		}
+		if _, err := h.gw.SessionPrincipal(ctx, asess); !errors.Is(err, gateway.ErrNotFound) {
+			t.Fatalf("admin session after rotation: %v", err)
+		}
+		adminList := func(k string) int { code, _ := h.do("GET", "/api/admin/tenants", k, nil, nil); return code }
+		if adminList(h.adminKey) != 200 || adminList(arot.AdminKey) != 200 {
+			t.Fatalf("admin keys during the overlap: %d %d", adminList(h.adminKey), adminList(arot.AdminKey))
+		}
+		oldAdmin, mid := h.adminKey, arot.AdminKey
+		h.do("POST", "/api/admin/rotate-key", mid, `{"overlap_seconds":0}`, &arot)
+		if adminList(oldAdmin) != 401 || adminList(mid) != 401 || adminList(arot.AdminKey) != 200 {
+			t.Fatalf("admin keys after rotation without overlap: %d %d %d", adminList(oldAdmin), adminList(mid), adminList(arot.AdminKey))
+		}
+	})
+}

@@ -223,13 +223,14 @@ func (s *sqlStore) tx(ctx context.Context, fn func(*sqlTx) error) error {
 
 // --- tenants ---
 
-const tenantCols = "id, name, key_hash, secret, credit_budget, credits_used, created_at, max_in_flight, delete_upstream_after_store"
+const tenantCols = "id, name, key_hash, secret, credit_budget, credits_used, created_at, max_in_flight, delete_upstream_after_store, " +
+	"prev_key_until, disabled_at"
 
 func scanTenant(row scanner) (*Tenant, error) {
 	var t Tenant
-	var budget, maxInFlight sql.NullInt64
+	var budget, maxInFlight, prevUntil, disabled sql.NullInt64
 	var created, delUp int64
-	if err := row.Scan(&t.ID, &t.Name, &t.KeyHash, &t.Secret, &budget, &t.CreditsUsed, &created, &maxInFlight, &delUp); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.KeyHash, &t.Secret, &budget, &t.CreditsUsed, &created, &maxInFlight, &delUp, &prevUntil, &disabled); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -244,6 +245,7 @@ func scanTenant(row scanner) (*Tenant, error) {
 	}
 	t.DeleteUpstreamAfterStore = delUp != 0
 	t.CreatedAt = time.UnixMilli(created).UTC()
+	t.PrevKeyUntil, t.DisabledAt = fromMilli(prevUntil), fromMilli(disabled)
 	return &t, nil
 }
 
@@ -260,8 +262,9 @@ func (s *sqlStore) insertTenant(ctx context.Context, ex interface {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = s.clock.Now().UTC()
 	}
-	_, err := ex.ExecContext(ctx, s.d.q("INSERT INTO tenants ("+tenantCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-		t.ID, t.Name, t.KeyHash, t.Secret, budget, t.CreditsUsed, t.CreatedAt.UnixMilli(), maxInFlight, boolInt(t.DeleteUpstreamAfterStore))
+	_, err := ex.ExecContext(ctx, s.d.q("INSERT INTO tenants ("+tenantCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		t.ID, t.Name, t.KeyHash, t.Secret, budget, t.CreditsUsed, t.CreatedAt.UnixMilli(), maxInFlight, boolInt(t.DeleteUpstreamAfterStore),
+		ntime(t.PrevKeyUntil), ntime(t.DisabledAt))
 	return err
 }
 
@@ -288,7 +291,8 @@ func (s *sqlStore) Bootstrap(ctx context.Context, adminKeyHash string, t *Tenant
 
 func (s *sqlStore) IsAdminKey(ctx context.Context, keyHash string) (bool, error) {
 	var n int
-	err := s.r.QueryRowContext(ctx, s.d.q("SELECT COUNT(*) FROM admin_keys WHERE key_hash = ?"), keyHash).Scan(&n)
+	err := s.r.QueryRowContext(ctx, s.d.q("SELECT COUNT(*) FROM admin_keys WHERE key_hash = ? AND (expires_at IS NULL OR expires_at > ?)"),
+		keyHash, s.clock.Now().UnixMilli()).Scan(&n)
 	return n > 0, err
 }
 
@@ -297,7 +301,9 @@ func (s *sqlStore) CreateTenant(ctx context.Context, t *Tenant) error {
 }
 
 func (s *sqlStore) TenantByKey(ctx context.Context, keyHash string) (*Tenant, error) {
-	return scanTenant(s.r.QueryRowContext(ctx, s.d.q("SELECT "+tenantCols+" FROM tenants WHERE key_hash = ?"), keyHash))
+	// The previous key works until prev_key_until (rotation overlap).
+	return scanTenant(s.r.QueryRowContext(ctx, s.d.q("SELECT "+tenantCols+" FROM tenants WHERE key_hash = ? OR (prev_key_hash = ? AND prev_key_until > ?)"),
+		keyHash, keyHash, s.clock.Now().UnixMilli()))
 }
 
 func (s *sqlStore) Tenant(ctx context.Context, id string) (*Tenant, error) {

@@ -95,6 +95,11 @@ type Tenant struct {
 	// DeleteUpstreamAfterStore is the default of a job's DeleteUpstream.
 	DeleteUpstreamAfterStore bool
 	CreatedAt                time.Time
+	// PrevKeyUntil is when the key replaced by the last rotation stops
+	// working (zero: no previous key). DisabledAt is set while the tenant
+	// is disabled: its keys answer 403, its jobs stay.
+	PrevKeyUntil time.Time
+	DisabledAt   time.Time
 }
 
 // Job is one generation request and its whole lifecycle.

@@ -53,3 +53,75 @@ func TestDashboardDownloadScoped(t *testing.T) {
 		t.Errorf("own download: %d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+// Issue 11 item 6: a copied session cookie stops working after sign-out,
+// after the key that signed in is rotated, and after the tenant is
+// disabled (which also refuses sign-in).
+func TestSessionsRevocable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2000)
+	copied := func(c *client) string {
+		u, _ := url.Parse(e.srv.URL)
+		for _, ck := range c.hc.Jar.Cookies(u) {
+			if ck.Name == "hg_session" {
+				return ck.Name + "=" + ck.Value
+			}
+		}
+		t.Fatal("no session cookie")
+		return ""
+	}
+	works := func(cookie string) bool {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/jobs", nil)
+		req.Header.Set("Cookie", cookie)
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	c := e.client()
+	csrf := c.login(e.tenantKey)
+	cookie := copied(c)
+	if !works(cookie) {
+		t.Fatal("fresh session does not work")
+	}
+	c.postForm("/logout", url.Values{"csrf": {csrf}})
+	if works(cookie) {
+		t.Fatal("a copied cookie still works after sign-out")
+	}
+
+	c = e.client()
+	c.login(e.tenantKey)
+	cookie = copied(c)
+	var tenants struct {
+		Tenants []struct{ ID string } `json:"tenants"`
+	}
+	e.api("GET", "/api/admin/tenants", e.adminKey, nil, &tenants)
+	tid := tenants.Tenants[0].ID
+	var rot struct {
+		APIKey string `json:"api_key"`
+	}
+	if code := e.api("POST", "/api/admin/tenants/"+tid+"/rotate-key", e.adminKey, map[string]any{"overlap_seconds": 600}, &rot); code != 200 {
+		t.Fatalf("rotate: %d", code)
+	}
+	if works(cookie) {
+		t.Fatal("a session survived the rotation of its key")
+	}
+
+	c = e.client()
+	c.login(rot.APIKey)
+	cookie = copied(c)
+	if code := e.api("POST", "/api/admin/tenants/"+tid+"/disable", e.adminKey, nil, nil); code != 200 {
+		t.Fatalf("disable: %d", code)
+	}
+	if works(cookie) {
+		t.Fatal("a session survived disabling its tenant")
+	}
+	c = e.client()
+	_, page := c.get("/login")
+	resp, body := c.postForm("/login", url.Values{"csrf": {csrfOf(t, page)}, "key": {rot.APIKey}})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "disabled") {
+		t.Fatalf("sign-in of a disabled tenant: %d", resp.StatusCode)
+	}
+}

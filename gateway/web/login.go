@@ -85,8 +85,18 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
-	hash := gateway.HashKey(key)
-	sess := session{KeyHash: hash, Nonce: randomString(18), Expires: d.gw.Now().Add(d.opts.SessionTTL).Unix()}
+	if p.Tenant != nil && !p.Tenant.DisabledAt.IsZero() {
+		d.log.Warn("dashboard: sign-in refused: tenant disabled", "tenant", p.Tenant.ID, "remote", r.RemoteAddr)
+		d.renderLogin(w, r, http.StatusForbidden, loginView{Next: next, Error: "This tenant is disabled."})
+		return
+	}
+	expires := d.gw.Now().Add(d.opts.SessionTTL)
+	token, err := d.gw.CreateSession(ctx, gateway.HashKey(key), expires)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	sess := session{Token: token, Nonce: randomString(18), Expires: expires.Unix()}
 	v, err := d.sign.encode(ctx, sess)
 	if err != nil {
 		d.fail(w, r, err)
@@ -102,7 +112,13 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func (d *Dashboard) handleLogout(w http.ResponseWriter, r *http.Request, _ *user) {
+// handleLogout ends the session in the database (a copied cookie stops
+// working too), then clears the cookie.
+func (d *Dashboard) handleLogout(w http.ResponseWriter, r *http.Request, u *user) {
+	if err := d.gw.EndSession(r.Context(), u.sess.Token); err != nil {
+		d.fail(w, r, err)
+		return
+	}
 	d.setCookie(w, r, sessionCookie, "", -1, http.SameSiteLaxMode)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -17,11 +17,12 @@ import (
 	"github.com/hourglasshq/hourglass/gateway"
 )
 
-// Sessions are stateless: an HMAC-signed cookie carrying who signed in (the
-// hash of their key, never the key), a random nonce and an expiry. The
-// signing secret lives in the database, so every replica accepts every
-// session; each request re-checks the key hash against the database, so a
-// rotated key ends its sessions.
+// Sessions are kept in the database (the gateway's sessions table): the
+// cookie is HMAC-signed and carries a random session token (stored hashed),
+// a nonce (for CSRF tokens) and an expiry. Every request looks the session
+// up, so signing out, rotating the key that signed in, disabling the
+// tenant or an admin's revocation ends it at once, on every replica. The
+// signing secret lives in the database too.
 
 const (
 	sessionCookie = "hg_session"
@@ -29,7 +30,7 @@ const (
 )
 
 type session struct {
-	KeyHash string `json:"k"`
+	Token   string `json:"s"`
 	Nonce   string `json:"n"`
 	Expires int64  `json:"e"` // Unix seconds
 }
@@ -99,7 +100,7 @@ func (s *signer) decode(ctx context.Context, v string, now time.Time) (session, 
 		return session{}, false
 	}
 	var sess session
-	if json.Unmarshal(raw, &sess) != nil || sess.KeyHash == "" || now.Unix() >= sess.Expires {
+	if json.Unmarshal(raw, &sess) != nil || sess.Token == "" || now.Unix() >= sess.Expires {
 		return session{}, false
 	}
 	return sess, true
@@ -169,7 +170,7 @@ func (d *Dashboard) authenticate(r *http.Request) (*user, error) {
 	if !ok {
 		return nil, nil
 	}
-	p, err := d.gw.PrincipalByKeyHash(ctx, sess.KeyHash)
+	p, err := d.gw.SessionPrincipal(ctx, sess.Token)
 	if errors.Is(err, gateway.ErrNotFound) {
 		return nil, nil
 	}
