@@ -52,7 +52,9 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route", nil)
 	})
-	mux.Handle("GET /metrics", g.metrics.handler())
+	if !g.cfg.SeparateMetrics {
+		mux.Handle("GET /metrics", g.guardMetrics(g.metrics.handler()))
+	}
 	g.dropInRoutes(mux)
 	g.batchRoutes(mux) // batches.go
 	return g.logRequests(g.GuardBodies(textGuard(mux)))
@@ -856,7 +858,11 @@ func (g *Gateway) handleUpdateTenant(w http.ResponseWriter, r *http.Request, _ c
 		case "delete_upstream_after_store":
 			err = json.Unmarshal(v, &t.DeleteUpstreamAfterStore)
 		default:
-			err = errors.New("unknown field")
+			// The code is fixed: codes become metric labels, and field
+			// names are the caller's words.
+			writeError(w, http.StatusBadRequest, "unknown_field", "unknown field "+strconv.Quote(k)+"; accepted: credit_budget, max_in_flight, delete_upstream_after_store",
+				[]fieldError{{k, "unknown field"}})
+			return
 		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "invalid_"+k, k+": "+err.Error(), []fieldError{{k, err.Error()}})

@@ -71,6 +71,13 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// MaxBodyBytes limits API request bodies (default 1 MiB).
 	MaxBodyBytes int64
+	// MetricsToken, when set, is required (Authorization: Bearer) by
+	// GET /metrics on the API handler. SeparateMetrics leaves /metrics off
+	// the API handler: serve it from MetricsHandler on a listener of its
+	// own (serve --metrics-addr).
+	MetricsToken    string
+	SeparateMetrics bool
+
 	// BodyReadTimeout is how long a request body may take to arrive
 	// (default 30s); uploads get it plus one second per UploadMinRate
 	// bytes (default 32 KiB/s). MaxUnauthBodies caps the bodies read at

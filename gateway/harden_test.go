@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -447,4 +448,52 @@ func TestRevocation(t *testing.T) {
 			t.Fatalf("admin keys after rotation without overlap: %d %d %d", adminList(oldAdmin), adminList(mid), adminList(arot.AdminKey))
 		}
 	})
+}
+
+// Item 7: /metrics can require a token or move to its own listener, and an
+// admin PATCH field name never becomes a metric label.
+func TestMetricsExposure(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite://"+t.TempDir()+"/m.db", hopts{workers: -1, cfg: func(c *gateway.Config) { c.MetricsToken = "mtok" }})
+	if code, _ := h.do("GET", "/metrics", "", nil, nil); code != 401 {
+		t.Fatalf("/metrics without the token: %d", code)
+	}
+	if code, _ := h.do("GET", "/metrics", h.adminKey, nil, nil); code != 401 {
+		t.Fatalf("/metrics with another key: %d", code)
+	}
+	var tenants struct {
+		Tenants []struct{ ID string } `json:"tenants"`
+	}
+	h.do("GET", "/api/admin/tenants", h.adminKey, nil, &tenants)
+	code, raw := h.do("PATCH", "/api/admin/tenants/"+tenants.Tenants[0].ID, h.adminKey, `{"evil_label_x1":1,"evil_label_x2":2}`, nil)
+	if code != 400 || !strings.Contains(string(raw), "unknown_field") {
+		t.Fatalf("unknown PATCH field: %d %s", code, raw)
+	}
+	code, body := h.do("GET", "/metrics", "mtok", nil, nil)
+	if code != 200 || !strings.Contains(string(body), "hourglass_bad_requests_total") || strings.Contains(string(body), "evil_label") {
+		t.Fatalf("/metrics with the token: %d\n%s", code, body)
+	}
+
+	sep := newHarness(t, "sqlite://"+t.TempDir()+"/m2.db", hopts{workers: -1, cfg: func(c *gateway.Config) { c.SeparateMetrics = true }})
+	if code, _ := sep.do("GET", "/metrics", "", nil, nil); code == 200 {
+		t.Fatalf("/metrics on the API with SeparateMetrics: %d", code)
+	}
+	rec := httptest.NewRecorder()
+	sep.gw.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "hourglass_jobs") {
+		t.Fatalf("MetricsHandler: %d", rec.Code)
+	}
+}
+
+// Item 7: during a webhook secret rotation, deliveries signed with either
+// secret are accepted (the emulator signs with the old one).
+func TestWebhookSecretRotation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite://"+t.TempDir()+"/w.db", hopts{cfg: func(c *gateway.Config) {
+		c.WebhookSecrets = append([]string{"whsec_the_new_one"}, c.WebhookSecrets...)
+	}})
+	j := h.wait(h.submit("ai-image-generator", "", "").ID)
+	if j.Status != "stored" || count(h.events(j.ID), "webhook") == 0 {
+		t.Fatalf("job %s, events %v", j.Status, h.events(j.ID))
+	}
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -265,4 +266,24 @@ func (g *Gateway) EndSession(ctx context.Context, token string) error {
 		return err
 	}
 	return ks.deleteSession(ctx, HashKey(token))
+}
+
+// MetricsHandler serves the Prometheus metrics (for a listener of their
+// own; Config.SeparateMetrics).
+func (g *Gateway) MetricsHandler() http.Handler { return g.metrics.handler() }
+
+// guardMetrics requires Config.MetricsToken, when set, from scrapers.
+func (g *Gateway) guardMetrics(h http.Handler) http.Handler {
+	if g.cfg.MetricsToken == "" {
+		return h
+	}
+	want := []byte("Bearer " + g.cfg.MetricsToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass-metrics"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "/metrics needs the metrics token (Authorization: Bearer <token>)", nil)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

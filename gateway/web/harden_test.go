@@ -2,9 +2,13 @@ package web_test
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/hourglasshq/hourglass/gateway/web"
 )
 
 // Issue 11 item 7: after sign-in, next= only leads to a path of this
@@ -123,5 +127,44 @@ func TestSessionsRevocable(t *testing.T) {
 	resp, body := c.postForm("/login", url.Values{"csrf": {csrfOf(t, page)}, "key": {rot.APIKey}})
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "disabled") {
 		t.Fatalf("sign-in of a disabled tenant: %d", resp.StatusCode)
+	}
+}
+
+// Issue 11 item 7: cookies are Secure behind a TLS proxy: always with
+// SecureCookies (serve --public-url https://...), and on
+// X-Forwarded-Proto: https only from a trusted proxy.
+func TestSecureCookiesBehindProxy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2000)
+	secure := func(opts web.Options, remote, proto string) bool {
+		opts.API = e.gw.Handler()
+		req := httptest.NewRequest("GET", "/login", nil)
+		req.RemoteAddr = remote
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		rec := httptest.NewRecorder()
+		web.New(e.gw, opts).ServeHTTP(rec, req)
+		cookies := rec.Result().Cookies()
+		if len(cookies) == 0 {
+			t.Fatalf("no cookie from /login: %d", rec.Code)
+		}
+		return cookies[0].Secure
+	}
+	proxy := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, tc := range []struct {
+		opts          web.Options
+		remote, proto string
+		want          bool
+	}{
+		{web.Options{}, "10.1.2.3:5000", "https", false},
+		{web.Options{SecureCookies: true}, "192.0.2.1:5000", "", true},
+		{web.Options{TrustedProxies: proxy}, "10.1.2.3:5000", "https", true},
+		{web.Options{TrustedProxies: proxy}, "192.0.2.1:5000", "https", false},
+		{web.Options{TrustedProxies: proxy}, "10.1.2.3:5000", "http", false},
+	} {
+		if got := secure(tc.opts, tc.remote, tc.proto); got != tc.want {
+			t.Errorf("%+v from %s proto %q: Secure=%v, want %v", tc.opts, tc.remote, tc.proto, got, tc.want)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -42,6 +43,10 @@ type Options struct {
 	// SecureCookies marks cookies Secure even without TLS on this hop
 	// (behind a TLS-terminating proxy). Requests over TLS always get them.
 	SecureCookies bool
+	// TrustedProxies are the addresses whose X-Forwarded-Proto: https is
+	// believed (a TLS-terminating proxy in front): cookies they forward
+	// are marked Secure. From anyone else the header is ignored.
+	TrustedProxies []netip.Prefix
 	// SessionTTL is how long a sign-in lasts (default 12h).
 	SessionTTL time.Duration
 	// MaxUploadBytes limits a submit form with files (default: the

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -26,10 +27,11 @@ import (
 
 // serveOptions are the flags of hourglass serve.
 type serveOptions struct {
-	addr, db, storage, secret, publicURL string
-	workers                              int
-	emulatorSpeed, upstreamSpeed         float64
-	shutdownGrace, lease                 time.Duration
+	addr, db, storage, publicURL string
+	secrets                      []string // --webhook-secret, repeated or comma-separated (rotation)
+	workers                      int
+	emulatorSpeed, upstreamSpeed float64
+	shutdownGrace, lease         time.Duration
 
 	upstreamRPS           float64
 	allowPrivateCallbacks bool
@@ -45,6 +47,10 @@ type serveOptions struct {
 
 	spec        string        // --spec: the Magic Hour spec (file or URL) of the catalog in use
 	specRefresh time.Duration // --spec-refresh: read --spec again this often (0: never)
+	// Issue 11 hardening: metrics exposure, proxies, body deadlines.
+	metricsAddr, metricsToken string
+	trustedProxies            []string
+	bodyReadTimeout           time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -80,8 +86,8 @@ Prometheus metrics at /metrics.`,
 	fl.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	fl.StringVar(&o.db, "db", "sqlite://./hourglass-data/hourglass.db", "database: sqlite://path or postgres://user@host/db")
 	fl.StringVar(&o.storage, "storage", "file://./hourglass-data/outputs", "output storage: file:///path")
-	fl.StringVar(&o.secret, "webhook-secret", os.Getenv("MAGIC_HOUR_WEBHOOK_SECRET"),
-		"Magic Hour webhook secret (from the dashboard); without it jobs are tracked by polling only")
+	fl.StringSliceVar(&o.secrets, "webhook-secret", splitList(os.Getenv("MAGIC_HOUR_WEBHOOK_SECRET")),
+		"Magic Hour webhook secret (from the dashboard); repeat it or separate with commas to accept several while rotating; without one jobs are tracked by polling only")
 	fl.IntVar(&o.workers, "workers", gateway.DefaultWorkers, "jobs worked on at once by this process")
 	fl.StringVar(&o.publicURL, "public-url", "", "public base URL of this gateway, for the webhook URL to register and callback bodies (default http://<addr>)")
 	fl.Float64Var(&o.emulatorSpeed, "emulator-speed", 20, "speed of the in-process emulator used when no API key is set")
@@ -99,6 +105,10 @@ Prometheus metrics at /metrics.`,
 	fl.StringVar(&o.journalDir, "journal-dir", "", "create journal folder: upstream ids of creates whose database save failed, replayed at start (default: journal/ next to the SQLite file, else ./hourglass-data/journal)")
 	fl.StringVar(&o.spec, "spec", "", "Magic Hour spec (file or http(s) URL) the gateway and its embedded emulator work from (default: the catalog of hourglass catalog update, else the built-in one)")
 	fl.DurationVar(&o.specRefresh, "spec-refresh", 0, "read --spec again this often (e.g. 24h); a refresh that fails keeps the last good catalog (0: never)")
+	fl.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this address instead of the main one (e.g. 127.0.0.1:9090)")
+	fl.StringVar(&o.metricsToken, "metrics-token", "", "require Authorization: Bearer <token> for /metrics on the main address")
+	fl.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "addresses or CIDRs of TLS-terminating proxies whose X-Forwarded-Proto: https marks cookies Secure")
+	fl.DurationVar(&o.bodyReadTimeout, "body-read-timeout", 30*time.Second, "a request body must arrive within this (uploads: plus 1s per 32 KiB), else the connection is closed")
 	fl.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fl.String("api-key", "", "Magic Hour API key of the upstream (default $"+magichour.EnvAPIKey+"; none: the in-process emulator)")
@@ -176,13 +186,22 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	} else if o.specRefresh > 0 {
 		return usageErrorf("--spec-refresh needs --spec (the spec to read again)")
 	}
-	up, err := openUpstream(ctx, cmd, upstreamOptions{catalog: cat, secret: o.secret, hookURL: base + "/hooks/magichour", dataDir: dataDir(o.db),
+	secret := ""
+	if len(o.secrets) > 0 {
+		secret = o.secrets[0] // the embedded emulator signs with the first
+	}
+	proxies, err := parsePrefixes(o.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	up, err := openUpstream(ctx, cmd, upstreamOptions{catalog: cat, secret: secret, hookURL: base + "/hooks/magichour", dataDir: dataDir(o.db),
 		emulatorSpeed: o.emulatorSpeed, upstreamSpeed: o.upstreamSpeed, userAgent: "hourglass-serve/" + version(), logger: logger})
 	if err != nil {
 		return err
 	}
 	defer up.close()
-	emu, secret, speed := up.emu, up.secret, up.speed
+	emu, speed := up.emu, up.speed
+	secret = up.secret
 	if emu != nil {
 		fmt.Fprintln(out, "!!! UPSTREAM IS THE IN-PROCESS EMULATOR: MAGIC_HOUR_API_KEY is not set.")
 		fmt.Fprintf(out, "!!! Jobs are simulated at %gx speed by %s; nothing is created or billed on Magic Hour.\n", o.emulatorSpeed, emu.URL)
@@ -193,9 +212,9 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	if retention == 0 {
 		retention = -1 // keep everything
 	}
-	var secrets []string
-	if secret != "" {
-		secrets = []string{secret}
+	secrets := o.secrets
+	if len(secrets) == 0 && secret != "" {
+		secrets = []string{secret} // generated for the embedded emulator
 	}
 	gw, err := gateway.Open(ctx, gateway.Options{DB: o.db, StorageURL: o.storage, Config: gateway.Config{
 		Upstream: up.client, WebhookSecrets: secrets,
@@ -205,6 +224,7 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 		Retention: retention, TenantStorageQuota: o.tenantStorageQuota, UploadTTL: keepIfZero(o.uploadTTL),
 		CreateJournalDir: journalDir(o.journalDir, o.db),
 		Catalog:          cat, SpecSource: o.spec, SpecRefresh: o.specRefresh,
+		MetricsToken: o.metricsToken, SeparateMetrics: o.metricsAddr != "", BodyReadTimeout: o.bodyReadTimeout,
 	}})
 	if err != nil {
 		return err
@@ -217,14 +237,30 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
 	srv := &http.Server{
-		Handler:           web.New(gw, web.Options{API: gw.Handler(), Logger: logger}), // dashboard at /, the API behind it
+		// Dashboard at /, the API behind it. Cookies are Secure under TLS,
+		// behind an https public URL, or from a trusted proxy.
+		Handler: web.New(gw, web.Options{API: gw.Handler(), Logger: logger,
+			SecureCookies: strings.HasPrefix(public, "https://"), TrustedProxies: proxies}),
+		// No ReadTimeout: it would cut off uploads and event streams; body
+		// deadlines are per route (gateway/bodyguard.go).
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if o.metricsAddr != "" {
+		mln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr %s: %w", o.metricsAddr, err)
+		}
+		msrv := &http.Server{Handler: gw.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+		go func() { serveErr <- msrv.Serve(mln) }()
+		defer msrv.Close()
+		fmt.Fprintf(out, "  metrics:  http://%s/metrics (separate listener)\n", mln.Addr())
+	}
 
 	select {
 	case err := <-serveErr:
@@ -252,7 +288,9 @@ func printServeBanner(w io.Writer, base, hookURL string, o serveOptions, emulate
 	fmt.Fprintf(w, "  database: %s\n", redactDB(o.db))
 	fmt.Fprintf(w, "  storage:  %s\n", o.storage)
 	fmt.Fprintf(w, "  drop-in:  point any Magic Hour SDK at %s with a tenant key (same routes: /v1/...)\n", base)
-	fmt.Fprintf(w, "  metrics:  %s/metrics\n", base)
+	if o.metricsAddr == "" {
+		fmt.Fprintf(w, "  metrics:  %s/metrics\n", base)
+	}
 	switch {
 	case emulated:
 		fmt.Fprintf(w, "  webhooks: the emulator delivers to %s\n", hookURL)
@@ -350,4 +388,32 @@ func openUpstream(ctx context.Context, cmd *cobra.Command, o upstreamOptions) (*
 	}
 	u.client = c
 	return u, nil
+}
+
+// splitList splits a comma-separated environment value ("" : none).
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePrefixes reads addresses and CIDRs (an address is its own /32 or /128).
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
