@@ -442,8 +442,8 @@ func (g *Gateway) validateSubmit(req *submitRequest) (*Job, int, *apiError) {
 		return bad("invalid_params", "params: "+err.Error())
 	}
 	params = compact.Bytes()
-	if fe := checkJSONShape("params", params, MaxParamsBytes); fe != nil {
-		return bad("params_too_large", "params "+fe.Message, *fe)
+	if code, fe := checkJSONShape("params", params, MaxParamsBytes); fe != nil {
+		return bad(code, "params "+fe.Message, *fe)
 	}
 	if fe := checkNumbers(params); fe != nil {
 		return bad("invalid_params", "invalid params: "+fe.Field+": "+fe.Message, *fe)
@@ -485,8 +485,8 @@ func (g *Gateway) validateSubmit(req *submitRequest) (*Job, int, *apiError) {
 			return bad("invalid_metadata", "metadata: "+err.Error())
 		}
 		metaCompact = b.Bytes()
-		if fe := checkJSONShape("metadata", metaCompact, MaxMetadataBytes); fe != nil {
-			return bad("metadata_too_large", "metadata "+fe.Message, *fe)
+		if code, fe := checkJSONShape("metadata", metaCompact, MaxMetadataBytes); fe != nil {
+			return bad(code, "metadata "+fe.Message, *fe)
 		}
 	}
 	for _, f := range []struct{ name, v string }{{"idempotency_key", req.IdempotencyKey}, {"callback_url", req.CallbackURL}} {

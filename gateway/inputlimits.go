@@ -18,8 +18,9 @@ const (
 	// MaxJSONDepth is how deeply params and metadata may nest objects and
 	// arrays. Magic Hour's deepest request bodies nest 4 levels.
 	MaxJSONDepth = 32
-	// MaxParamsBytes bounds a job's params (compact JSON).
-	MaxParamsBytes = 256 << 10
+	// MaxParamsBytes bounds a job's params (compact JSON): Magic Hour's
+	// bodies are a few KiB (prompts, file paths, face mappings).
+	MaxParamsBytes = 64 << 10
 	// MaxMetadataBytes bounds a job's metadata (compact JSON).
 	MaxMetadataBytes = 16 << 10
 	// maxNumber bounds every number in params: beyond it a float64 no
@@ -69,15 +70,16 @@ func jsonDepth(b []byte) int {
 }
 
 // checkJSONShape refuses a params or metadata value (already compact
-// JSON) that is larger than limit bytes or nests deeper than MaxJSONDepth.
-func checkJSONShape(field string, b []byte, limit int) *fieldError {
+// JSON) that is larger than limit bytes or nests deeper than MaxJSONDepth;
+// the code is FIELD_too_large or FIELD_too_deep.
+func checkJSONShape(field string, b []byte, limit int) (string, *fieldError) {
 	if len(b) > limit {
-		return &fieldError{field, fmt.Sprintf("is %d bytes of JSON; the limit is %d bytes", len(b), limit)}
+		return field + "_too_large", &fieldError{field, fmt.Sprintf("is %d bytes of JSON; the limit is %d bytes", len(b), limit)}
 	}
 	if d := jsonDepth(b); d > MaxJSONDepth {
-		return &fieldError{field, fmt.Sprintf("nests %d levels deep; the limit is %d levels", d, MaxJSONDepth)}
+		return field + "_too_deep", &fieldError{field, fmt.Sprintf("nests %d levels deep; the limit is %d levels", d, MaxJSONDepth)}
 	}
-	return nil
+	return "", nil
 }
 
 // checkNumbers refuses numbers in params that are not finite, larger than

@@ -56,8 +56,8 @@ var specialIPv4 = ranges(
 	"198.51.100.0/24", "documentation TEST-NET-2 (RFC 5737)",
 	"203.0.113.0/24", "documentation TEST-NET-3 (RFC 5737)",
 	"224.0.0.0/4", "multicast (RFC 5771)",
+	"255.255.255.255/32", "limited broadcast (RFC 919)", // before 240.0.0.0/4, which holds it
 	"240.0.0.0/4", "reserved (RFC 1112)",
-	"255.255.255.255/32", "limited broadcast (RFC 919)",
 )
 
 var specialIPv6 = ranges(
