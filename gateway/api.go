@@ -57,7 +57,7 @@ func (g *Gateway) Handler() http.Handler {
 	}
 	g.dropInRoutes(mux)
 	g.batchRoutes(mux) // batches.go
-	return g.logRequests(g.GuardBodies(textGuard(mux)))
+	return g.logRequests(g.GuardRequests(mux))
 }
 
 // statusRecorder remembers a response's status and error code so that

@@ -97,6 +97,13 @@ func (b *guardedBody) limit() string {
 	return fmt.Sprintf("the limit is %s", b.timeout)
 }
 
+// GuardRequests is what the dashboard puts in front of its routes: the
+// body guard and the 400 for NUL or invalid UTF-8 in path and query (ids
+// reach SQL). Handler applies the same.
+func (g *Gateway) GuardRequests(next http.Handler) http.Handler {
+	return g.GuardBodies(textGuard(next))
+}
+
 // GuardBodies applies the per-route body deadlines and the cap on
 // unauthenticated bodies to next. Handler applies it; the dashboard wraps
 // its own routes with it (a request passes the guard once).
@@ -120,6 +127,10 @@ func (g *Gateway) GuardBodies(next http.Handler) http.Handler {
 				w.Header().Set("Connection", "close")
 				w.Header().Set("Retry-After", "1")
 				msg := fmt.Sprintf("too many unauthenticated request bodies in flight (the limit is %d); retry", cap(g.unauthSlots))
+				if _, logged := w.(*statusRecorder); !logged { // the dashboard's routes: log it here, once
+					g.log.Info("gateway: request refused", "method", r.Method, "path", r.URL.Path, "status", http.StatusServiceUnavailable,
+						"code", "busy", "message", msg, "remote", r.RemoteAddr)
+				}
 				writeError(w, http.StatusServiceUnavailable, "busy", msg, nil)
 				return
 			}

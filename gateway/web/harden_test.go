@@ -19,7 +19,7 @@ func TestSignInRedirectStaysOnSite(t *testing.T) {
 	for _, next := range []string{"/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "//evil.example", "/\\evil.example",
 		"/\\/evil.example", "https://evil.example/", "/ /evil.example", "\t//evil.example", "/\x00/evil", "/\u0085/evil", "javascript:alert(1)"} {
 		c := e.client()
-		_, page := c.get("/login?next=" + url.QueryEscape(next))
+		_, page := c.get("/login")
 		resp, _ := c.postForm("/login", url.Values{"csrf": {csrfOf(t, page)}, "key": {e.tenantKey}, "next": {next}})
 		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/" {
 			t.Errorf("next=%q: %d Location %q, want /", next, resp.StatusCode, loc)
@@ -165,6 +165,20 @@ func TestSecureCookiesBehindProxy(t *testing.T) {
 	} {
 		if got := secure(tc.opts, tc.remote, tc.proto); got != tc.want {
 			t.Errorf("%+v from %s proto %q: Secure=%v, want %v", tc.opts, tc.remote, tc.proto, got, tc.want)
+		}
+	}
+}
+
+// Issue 11 item 7: NUL or invalid UTF-8 in a dashboard path is a 400, not
+// a database error.
+func TestDashboardInvalidTextIs400(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2000)
+	c := e.client()
+	c.login(e.tenantKey)
+	for _, p := range []string{"/jobs/job_%00x", "/jobs/job_%ffx", "/jobs/job_%00x/outputs/0?download=1", "/jobs?cursor=%00"} {
+		if resp, _ := c.get(p); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET %s: %d", p, resp.StatusCode)
 		}
 	}
 }

@@ -124,7 +124,7 @@ func (d *Dashboard) routes() {
 		m.Handle("/", d.opts.API)
 	}
 	d.mux = m
-	d.h = d.gw.GuardBodies(m) // body deadlines; sign-in bodies count as unauthenticated
+	d.h = d.gw.GuardRequests(m) // body deadlines (sign-in bodies count as unauthenticated), text checks
 }
 
 // ServeHTTP implements http.Handler.
