@@ -26,10 +26,6 @@ const (
 	// maxNumber bounds every number in params: beyond it a float64 no
 	// longer holds integers exactly, and no Magic Hour field needs it.
 	maxNumber = 1e15
-	// maxEstimate is where a credit estimate saturates: far above any
-	// budget, and low enough that sums of estimates in SQL never overflow
-	// a BIGINT.
-	maxEstimate = int64(1) << 50
 )
 
 // numberRanges are the bounds of the numeric fields the credit estimate
