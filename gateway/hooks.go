@@ -113,11 +113,7 @@ func (g *Gateway) applyWebhook(ctx context.Context, j *Job, ev *webhook.Event, h
 		} else {
 			u.DeliveryHash = hash
 			u.Events = append([]Event{received}, u.Events...)
-			g.prepare(ctx, &u)
-			err = g.store.UpdateJob(ctx, u)
-			if err == nil && len(u.Callbacks) > 0 {
-				g.nudgeCallbacks()
-			}
+			err = g.writeJob(ctx, u)
 		}
 		if !errors.Is(err, ErrConflict) {
 			break

@@ -106,12 +106,7 @@ func (g *Gateway) save(ctx context.Context, u JobUpdate) error {
 	u.Job.UpdatedAt = g.now()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	g.prepare(sctx, &u)
-	err := g.store.UpdateJob(sctx, u)
-	if err == nil && len(u.Callbacks) > 0 {
-		g.nudgeCallbacks()
-	}
-	return err
+	return g.writeJob(sctx, u)
 }
 
 // persist returns a function that saves a transition's change, so that

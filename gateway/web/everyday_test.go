@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"github.com/hourglasshq/hourglass/gateway"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hourglasshq/hourglass/internal/catalog"
 )
@@ -129,5 +132,75 @@ func TestOverviewErrorRateExcludesContentErrors(t *testing.T) {
 	}
 	if strings.Count(text, "webhooks received") != 1 || strings.Contains(text, "last hour) last hour") {
 		t.Errorf("the webhook sentence is repeated: %s", text)
+	}
+}
+
+// /favicon.ico is served (no sign-in needed, no refusal logged).
+func TestFavicon(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2000)
+	resp, body := e.client().get("/favicon.ico")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "<svg") {
+		t.Fatalf("favicon: %d %.100s", resp.StatusCode, body)
+	}
+}
+
+// syncBuf is a log sink safe for the gateway's goroutines.
+type syncBuf struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // a write happened
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+	return s.b.Write(p)
+}
+
+// waitFor waits until cond holds for the log (the line is written just
+// after the job is saved, so the job may read terminal first).
+func (s *syncBuf) waitFor(t *testing.T, cond func(string) bool) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !cond(s.String()) {
+		select {
+		case <-s.changed:
+		case <-deadline:
+			return
+		}
+	}
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A job that is stored or fails gets one INFO line.
+func TestJobStoredAndFailedAreLogged(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuf{changed: make(chan struct{}, 1)}
+	e := newEnvWith(t, 2000, func(c *gateway.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	ok := e.submit(e.tenantKey, "ai-image-generator", nil)
+	bad := e.submit(e.tenantKey, "face-swap-photo", func(p map[string]any) { p["name"] = "noface portrait" })
+	e.wait(ok)
+	e.wait(bad)
+	logs.waitFor(t, func(s string) bool {
+		return strings.Contains(s, "job stored\" job="+ok) && strings.Contains(s, "job failed\" job="+bad)
+	})
+	out := logs.String()
+	if n := strings.Count(out, `msg="gateway: job stored" job=`+ok); n != 1 {
+		t.Errorf("%d stored lines for %s:\n%s", n, ok, out)
+	}
+	if n := strings.Count(out, `msg="gateway: job failed" job=`+bad); n != 1 || !strings.Contains(out, "code=no_source_face") {
+		t.Errorf("%d failed lines for %s:\n%s", n, bad, out)
 	}
 }

@@ -114,6 +114,12 @@ func (d *Dashboard) routes() {
 	m.Handle("GET /submit/{tool}", d.page(d.handleSubmitForm))
 	m.Handle("POST /submit/{tool}", post(d.handleSubmit))
 	d.batchRoutes(m) // batches.go
+	m.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) {
+		// Browsers ask for it on every site: a tiny icon, not a refusal in the logs.
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		_, _ = w.Write([]byte(favicon))
+	})
 	static, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/static/", http.FileServerFS(static))
 	m.Handle("GET /static/", d.asset(func(w http.ResponseWriter, r *http.Request, _ *user) {
@@ -126,6 +132,9 @@ func (d *Dashboard) routes() {
 	d.mux = m
 	d.h = d.gw.GuardRequests(m) // body deadlines (sign-in bodies count as unauthenticated), text checks
 }
+
+// favicon is an hourglass, as SVG (browsers accept it for /favicon.ico).
+const favicon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d="M3 1h10v3l-4 4 4 4v3H3v-3l4-4-4-4z" fill="#4f46e5"/></svg>`
 
 // ServeHTTP implements http.Handler.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -226,6 +235,11 @@ func withUser(r *http.Request, u *user) context.Context {
 }
 
 func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The browser went away (navigated on): nothing failed.
+		d.log.Debug("dashboard: request canceled by the client", "path", r.URL.Path)
+		return
+	}
 	d.log.Error("dashboard: internal error", "path", r.URL.Path, "err", err)
 	http.Error(w, "internal error", http.StatusInternalServerError)
 }
