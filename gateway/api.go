@@ -299,6 +299,12 @@ type submitRequest struct {
 	// DeleteUpstream deletes the Magic Hour project once the outputs are
 	// stored; default: the tenant's delete_upstream_after_store.
 	DeleteUpstream *bool `json:"delete_upstream_after_store"`
+	// Validate false skips the checks against the catalog (Magic Hour has
+	// the last word: a value a newer spec allows). The hardening checks
+	// (sizes, depth, numbers, uploads, callback URL, quota, budgets) still apply.
+	Validate *bool `json:"validate"`
+
+	warnings []catalog.Warning // what validation passed with a warning, recorded as job events
 }
 
 func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) {
@@ -355,7 +361,22 @@ func (g *Gateway) submitJob(ctx context.Context, t *Tenant, req submitRequest) (
 	if apiErr != nil {
 		return nil, false, status, apiErr
 	}
-	return g.accept(ctx, t, job, req.DeleteUpstream)
+	job, created, status, apiErr := g.accept(ctx, t, job, req.DeleteUpstream)
+	if apiErr == nil && created {
+		g.recordWarnings(ctx, job.ID, req.warnings)
+	}
+	return job, created, status, apiErr
+}
+
+// recordWarnings keeps what a submission passed with (unknown fields sent
+// on as they are, URLs without an extension) as validation_warning events
+// of the job: never dropped.
+func (g *Gateway) recordWarnings(ctx context.Context, jobID string, warns []catalog.Warning) {
+	for _, w := range warns {
+		if err := g.store.AddEvent(ctx, g.event2(jobID, "validation_warning", map[string]any{"field": "params." + w.Field, "warning": w.Message})); err != nil {
+			g.log.Warn("record a validation warning", "job", jobID, "field", w.Field, "warning", w.Message, "err", err)
+		}
+	}
 }
 
 // accept checks a validated job against the tenant (callback URL, uploads,
@@ -448,7 +469,11 @@ func (g *Gateway) validateSubmit(req *submitRequest) (*Job, int, *apiError) {
 	if fe := checkNumbers(params); fe != nil {
 		return bad("invalid_params", "invalid params: "+fe.Field+": "+fe.Message, *fe)
 	}
-	if err := op.ValidateJSON(params); err != nil {
+	var err error
+	if req.Validate == nil || *req.Validate {
+		req.warnings, err = op.CheckJSON(params)
+	}
+	if err != nil {
 		var ve *catalog.ValidationError
 		if !errors.As(err, &ve) {
 			return bad("invalid_params", "params: "+err.Error(), fieldError{"params", err.Error()})
@@ -463,7 +488,11 @@ func (g *Gateway) validateSubmit(req *submitRequest) (*Job, int, *apiError) {
 			fields = append(fields, fieldError{name, f.Message})
 			names = append(names, name+": "+f.Message)
 		}
-		return bad("invalid_params", "invalid params for "+string(tool)+": "+strings.Join(names, "; "), fields...)
+		msg := "invalid params for " + tool + ": " + strings.Join(names, "; ")
+		if hint := ve.Hint(); hint != "" {
+			msg += " (" + hint + ")"
+		}
+		return bad("invalid_params", msg, fields...)
 	}
 	meta := bytes.TrimSpace(req.Metadata)
 	if string(meta) == "null" {

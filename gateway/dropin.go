@@ -94,7 +94,11 @@ func (g *Gateway) handleDropCreate(w http.ResponseWriter, r *http.Request, c cal
 	req := submitRequest{Tool: op.Name, Params: body, IdempotencyKey: r.Header.Get("Idempotency-Key")}
 	job, status, apiErr := g.validateSubmit(&req)
 	if apiErr == nil {
-		job, _, status, apiErr = g.accept(r.Context(), c.Tenant, job, nil)
+		var created bool
+		job, created, status, apiErr = g.accept(r.Context(), c.Tenant, job, nil)
+		if apiErr == nil && created {
+			g.recordWarnings(r.Context(), job.ID, req.warnings)
+		}
 	}
 	if apiErr != nil {
 		// Magic Hour names the field without our "params." prefix.
