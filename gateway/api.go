@@ -120,6 +120,10 @@ func (g *Gateway) handleReady(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "not_ready", msg, nil)
 		return
 	}
+	if err := g.checkStorage(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error(), nil)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
@@ -727,6 +731,9 @@ func (g *Gateway) serveOutput(w http.ResponseWriter, r *http.Request, j *Job, n 
 	}
 	if o.StorageKey == "" {
 		writeError(w, http.StatusGone, "deleted", "the output was deleted", nil)
+		return
+	}
+	if g.redirectOutput(w, r, o) {
 		return
 	}
 	f, _, err := g.storage.Open(r.Context(), o.StorageKey)

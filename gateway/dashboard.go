@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hourglasshq/hourglass/gateway/storage"
 )
 
 // Principal is who a dashboard request acts as: the admin, or a tenant.
@@ -128,6 +130,9 @@ func (g *Gateway) CheckOutput(ctx context.Context, o Output) error {
 		return ErrNotFound
 	}
 	f, _, err := g.storage.Open(ctx, o.StorageKey)
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrNotFound
+	}
 	if err != nil {
 		return err
 	}

@@ -126,6 +126,11 @@ type Config struct {
 	CallbackRetryMax  time.Duration
 	CallbackMaxAge    time.Duration
 
+	// StorageRedirect, when positive and the storage can presign (S3),
+	// answers output downloads with a redirect to a presigned URL valid
+	// this long instead of proxying the bytes.
+	StorageRedirect time.Duration
+
 	// MaxUploadBytes limits one uploaded input file (default 1 GiB).
 	MaxUploadBytes int64
 

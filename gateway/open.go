@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/hourglasshq/hourglass/gateway/storage"
 )
 
 // Defaults of a gateway's Config: one set, used by New, Open, `hourglass
@@ -26,8 +28,9 @@ type Options struct {
 	// DB is the database URL, sqlite://path or postgres://... (used when
 	// Config.Store is nil; the gateway then owns and closes the store).
 	DB string
-	// StorageURL is where outputs go, file://dir or a directory (used when
-	// Config.Storage is nil).
+	// StorageURL is where outputs and uploads go (used when
+	// Config.Storage is nil): file://dir or a directory, s3://bucket?...,
+	// gs://, azblob:// (see package storage).
 	StorageURL string
 }
 
@@ -73,10 +76,14 @@ func Open(ctx context.Context, o Options) (*Gateway, error) {
 		if o.StorageURL == "" {
 			return fail(errors.New("gateway: Options need a StorageURL or a Storage"))
 		}
-		st, err := OpenStorage(o.StorageURL)
+		st, err := storage.Open(ctx, o.StorageURL)
 		if err != nil {
-			return fail(err)
+			return fail(fmt.Errorf("gateway: storage %s: %w", storage.Redact(o.StorageURL), err))
 		}
+		if c, ok := st.(storage.Closer); ok {
+			closers = append(closers, c.Close)
+		}
+		checkStorageAtStart(ctx, st, cfg.Logger)
 		cfg.Storage = st
 	}
 	admin, tenant, created, err := Bootstrap(ctx, cfg.Store)

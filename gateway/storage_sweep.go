@@ -2,11 +2,8 @@ package gateway
 
 import (
 	"context"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
-	"time"
+
+	"github.com/hourglasshq/hourglass/gateway/storage"
 )
 
 // Orphan temporary files: a process killed during a Put leaves its
@@ -16,40 +13,8 @@ import (
 // its lease anyway.
 
 // TempSweeper is implemented by storages that can remove abandoned
-// temporary files (FileStorage).
-type TempSweeper interface {
-	// SweepTemp removes temporary files last modified before before and
-	// returns how many it removed.
-	SweepTemp(ctx context.Context, before time.Time) (int, error)
-}
-
-// SweepTemp implements TempSweeper.
-func (s *FileStorage) SweepTemp(ctx context.Context, before time.Time) (int, error) {
-	n := 0
-	err := filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == s.root {
-				return err
-			}
-			return nil // a folder removed meanwhile: skip it
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.IsDir() || !strings.HasPrefix(d.Name(), ".tmp-") {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil || !info.ModTime().Before(before) {
-			return nil
-		}
-		if os.Remove(p) == nil {
-			n++
-		}
-		return nil
-	})
-	return n, err
-}
+// temporary files (FileStorage); see storage.TempSweeper.
+type TempSweeper = storage.TempSweeper
 
 // sweepTemp is the start-up sweep (a background goroutine of New).
 func (g *Gateway) sweepTemp(ctx context.Context) {

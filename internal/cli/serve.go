@@ -51,6 +51,7 @@ type serveOptions struct {
 	metricsAddr, metricsToken string
 	trustedProxies            []string
 	bodyReadTimeout           time.Duration
+	storageRedirect           time.Duration // --storage-redirect: presigned download redirects valid this long
 }
 
 func newServeCmd() *cobra.Command {
@@ -85,7 +86,9 @@ Prometheus metrics at /metrics.`,
 	fl := cmd.Flags()
 	fl.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	fl.StringVar(&o.db, "db", "sqlite://./hourglass-data/hourglass.db", "database: sqlite://path or postgres://user@host/db")
-	fl.StringVar(&o.storage, "storage", "file://./hourglass-data/outputs", "output storage: file:///path")
+	fl.StringVar(&o.storage, "storage", "file://./hourglass-data/outputs", "output and upload storage: file:///path (shared by all replicas: a shared volume), s3://bucket?region=R[&endpoint=URL&use_path_style=true] (AWS credentials from the environment or ~/.aws), gs://bucket, azblob://container")
+	fl.DurationVar(&o.storageRedirect, "storage-redirect", 0, "serve output downloads as redirects to presigned storage URLs valid this long (S3; --storage-redirect alone: 5m; 0: proxy the bytes)")
+	fl.Lookup("storage-redirect").NoOptDefVal = "5m"
 	fl.StringSliceVar(&o.secrets, "webhook-secret", splitList(os.Getenv("MAGIC_HOUR_WEBHOOK_SECRET")),
 		"Magic Hour webhook secret (from the dashboard); repeat it or separate with commas to accept several while rotating; without one jobs are tracked by polling only")
 	fl.IntVar(&o.workers, "workers", gateway.DefaultWorkers, "jobs worked on at once by this process")
@@ -222,8 +225,8 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 		PublicURL: public, UpstreamRPS: o.upstreamRPS, AllowPrivateCallbacks: o.allowPrivateCallbacks || emu != nil, // the embedded emulator's users call back to loopback
 		CallbackWorkers: o.callbackWorkers, MaxUploadBytes: o.maxUploadBytes, MaxBodyBytes: o.maxBodyBytes,
 		Retention: retention, TenantStorageQuota: o.tenantStorageQuota, UploadTTL: keepIfZero(o.uploadTTL),
-		CreateJournalDir: journalDir(o.journalDir, o.db),
-		Catalog:          cat, SpecSource: o.spec, SpecRefresh: o.specRefresh,
+		CreateJournalDir: journalDir(o.journalDir, o.db), StorageRedirect: o.storageRedirect,
+		Catalog: cat, SpecSource: o.spec, SpecRefresh: o.specRefresh,
 		MetricsToken: o.metricsToken, SeparateMetrics: o.metricsAddr != "", BodyReadTimeout: o.bodyReadTimeout,
 	}})
 	if err != nil {
