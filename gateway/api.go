@@ -47,6 +47,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /api/listen", g.auth(false, g.handleListen))
 	mux.HandleFunc("POST /api/admin/tenants", g.auth(true, g.handleCreateTenant))
 	mux.HandleFunc("GET /api/admin/tenants", g.auth(true, g.handleListTenants))
+	mux.HandleFunc("GET /api/admin/replicas", g.auth(true, g.handleReplicas))
 	mux.HandleFunc("PATCH /api/admin/tenants/{id}", g.auth(true, g.handleUpdateTenant))
 	g.revocationRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
@@ -774,6 +775,8 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request, c caller)
 	ctx := r.Context()
 	tick := g.clock.NewTicker(g.cfg.SSEPoll)
 	defer tick.Stop()
+	woken, unsubscribe := g.cluster.subscribe(j.ID) // NOTIFY; the ticker is the fallback
+	defer unsubscribe()
 	lastWrite := g.now()
 	for {
 		cur, err := g.store.Job(ctx, "", j.ID)
@@ -792,8 +795,8 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request, c caller)
 		if len(evs) > 0 {
 			flusher.Flush()
 			lastWrite = g.now()
-			if len(evs) == 500 {
-				continue
+			if len(evs) == 500 || cur.Status.Terminal() {
+				continue // more to read, or check the end at once (no wake-up may follow)
 			}
 		}
 		if cur.Status.Terminal() && len(evs) == 0 {
@@ -811,6 +814,7 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request, c caller)
 		case <-ctx.Done():
 			return
 		case <-tick.Chan():
+		case <-woken:
 		}
 	}
 }

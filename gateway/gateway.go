@@ -100,10 +100,11 @@ type Config struct {
 	// the output URLs in callback bodies (API answers use the request's
 	// host when it is empty).
 	PublicURL string
-	// UpstreamRPS limits this process's calls to Magic Hour (creates,
-	// polls, deletes, uploads, face detection) per second; UpstreamBurst
-	// is the bucket size. Defaults 10 and 10; negative: no limit. With
-	// several replicas each has its own bucket: divide by the replicas.
+	// UpstreamRPS limits the calls to Magic Hour (creates, polls, deletes,
+	// uploads, face detection) per second; UpstreamBurst is the bucket
+	// size. Defaults 10 and 10; negative: no limit. On PostgreSQL the
+	// bucket is a row shared by every replica (the limit is the total);
+	// on SQLite it is in the process.
 	UpstreamRPS   float64
 	UpstreamBurst int
 	// ThrottleRetry is how soon a pending job held back by its tenant's
@@ -268,7 +269,8 @@ type Gateway struct {
 
 	unauthSlots chan struct{} // bodies read before a credential check (bodyguard.go)
 
-	limiter  *rate.Limiter // nil: no limit
+	limiter  interface{ Wait(context.Context) error } // nil: no limit
+	cluster  *cluster                                 // the other replicas (PostgreSQL)
 	metrics  *metrics
 	cbClient *http.Client // SSRF-guarded unless AllowPrivateCallbacks
 
@@ -326,8 +328,19 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.cat.Store(cfg.Catalog)
 	g.catRefreshes = newCatalogRefreshes(g.metrics.reg)
+	g.cluster = newCluster(g)
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := g.cluster.setup(sctx)
+	scancel()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.UpstreamRPS > 0 {
-		g.limiter = rate.NewLimiter(rate.Limit(cfg.UpstreamRPS), cfg.UpstreamBurst)
+		if db := pgOf(cfg.Store); db != nil {
+			g.limiter = &pgLimiter{db: db, name: "upstream", rps: cfg.UpstreamRPS, burst: float64(cfg.UpstreamBurst)}
+		} else {
+			g.limiter = rate.NewLimiter(rate.Limit(cfg.UpstreamRPS), cfg.UpstreamBurst)
+		}
 	}
 	if err := g.openHolds(); err != nil {
 		return nil, err
@@ -354,6 +367,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.background.Add(1)
 		go func() { defer g.background.Done(); g.refreshCatalogLoop(claimCtx) }()
 	}
+	g.cluster.start(claimCtx, &g.background)
 	return g, nil
 }
 

@@ -5,8 +5,8 @@ import "context"
 // maintain is the gateway's maintenance unit, apart from the worker pools:
 // every CleanupInterval it deletes webhook inbox entries past InboxTTL,
 // runs the periodic clean-ups (uploads, temp files), and deletes old
-// events, callback rows and webhook dedupe rows past Retention (any
-// replica may; deletes are idempotent).
+// events, callback rows and webhook dedupe rows past Retention, on one
+// replica at a time (cluster.leadMaintenance).
 func (g *Gateway) maintain(ctx context.Context) {
 	t := g.clock.NewTicker(g.cfg.CleanupInterval)
 	defer t.Stop()
@@ -15,6 +15,9 @@ func (g *Gateway) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.Chan():
+		}
+		if !g.cluster.leadMaintenance(ctx) {
+			continue
 		}
 		if g.heldCount() > 0 {
 			// A held create's webhooks wait in the inbox for its id.

@@ -50,6 +50,7 @@ type overviewView struct {
 	ActiveJobs  int
 	Admin       bool
 	GeneratedAt time.Time
+	Replicas    []gateway.Replica // admin only: the gateway processes sharing the database
 }
 
 func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, u *user) {
@@ -228,6 +229,12 @@ func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, u *us
 		ov.LagSummary = fmt.Sprintf("Lag p50 %s · p95 %s · max %s (of %d with a recorded lag).", q(0.5), q(0.95), q(1), len(lags))
 	} else {
 		ov.LagNote = "No webhook in the last hour recorded its lag (lag_ms)."
+	}
+	if u.Admin {
+		if ov.Replicas, err = d.gw.Replicas(ctx); err != nil {
+			d.fail(w, r, err)
+			return
+		}
 	}
 	d.render(w, r, http.StatusOK, "overview", view{Title: "Overview", Nav: "overview", Data: ov})
 }
