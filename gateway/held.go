@@ -84,6 +84,34 @@ func (g *Gateway) takeHold(jobID string) *heldCreate {
 	return h
 }
 
+// waitHold returns the hold of a job once no other step has it (the
+// background saver may be making an attempt), and whether the job is held
+// at all. A held job is never marked create_outcome_unknown: when ctx ends
+// first it returns nil, true and the caller leaves the job as it is.
+func (g *Gateway) waitHold(ctx context.Context, jobID string) (*heldCreate, bool) {
+	for {
+		g.held.mu.Lock()
+		h := g.held.m[jobID]
+		if h == nil {
+			g.held.mu.Unlock()
+			return nil, false
+		}
+		if !h.busy {
+			h.busy = true
+			g.held.mu.Unlock()
+			return h, true
+		}
+		g.held.mu.Unlock()
+		t := g.clock.NewTimer(max(g.cfg.RetryBase, 10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, true
+		case <-t.Chan():
+		}
+	}
+}
+
 // dropHold forgets a saved (or no longer applicable) hold.
 func (g *Gateway) dropHold(h *heldCreate) {
 	g.held.mu.Lock()

@@ -43,9 +43,12 @@ func (g *Gateway) run(j *Job) {
 	case j.Status == StatusPending:
 		err = g.submit(ctx, j)
 	case j.Status == StatusCreating:
-		if h := g.takeHold(j.ID); h != nil {
+		if h, held := g.waitHold(ctx, j.ID); h != nil {
 			// This process holds the create's answer: record it.
 			err = g.runHeld(ctx, j, h)
+			break
+		} else if held {
+			err = ctx.Err() // still held (the saver has it): leave the job as it is
 			break
 		}
 		// The holder of the create died or lost its lease mid-create: the
