@@ -154,7 +154,10 @@ func TestCallbackDeliveredWithRetries(t *testing.T) {
 func TestCallbackGivenUp(t *testing.T) {
 	t.Parallel()
 	eachDB(t, func(t *testing.T, dbURL string) {
-		h := newHarness(t, dbURL, hopts{cfg: func(c *gateway.Config) { c.CallbackMaxAge = 300 * time.Millisecond }})
+		// Retries come every few tens of milliseconds (the harness's retry
+		// base), so a 3 s age leaves room for several attempts however
+		// late the first one runs on a loaded machine.
+		h := newHarness(t, dbURL, hopts{cfg: func(c *gateway.Config) { c.CallbackMaxAge = 3 * time.Second }})
 		rcv := newReceiver(t, h.tenantSecret(), 1<<30)
 		req := map[string]any{"tool": "ai-image-generator", "params": params(t, "ai-image-generator", ""), "callback_url": rcv.srv.URL}
 		var j jobView
