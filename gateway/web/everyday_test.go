@@ -204,3 +204,16 @@ func TestJobStoredAndFailedAreLogged(t *testing.T) {
 		t.Errorf("%d failed lines for %s:\n%s", n, bad, out)
 	}
 }
+
+// The jobs list shows each job's name; a canceled row says canceled once.
+func TestListShowsNames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2000)
+	e.submit(e.tenantKey, "ai-image-generator", func(p map[string]any) { p["name"] = "bulk 17" })
+	c := e.client()
+	c.login(e.tenantKey)
+	_, page := c.get("/jobs")
+	if !strings.Contains(page, `data-label="Name" title="bulk 17">bulk 17<`) || !strings.Contains(page, `<th scope="col">Name</th>`) {
+		t.Errorf("the list has no name column with the job's name")
+	}
+}

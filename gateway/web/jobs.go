@@ -36,6 +36,29 @@ type rowView struct {
 	Credits    int64
 	ErrorCode  string
 	Version    int64
+	Name       string // the job's name, else its prompt, else its metadata
+}
+
+// rowName is what tells jobs apart in the list: params.name, else a
+// prompt, else the metadata as JSON.
+func rowName(j *gateway.Job) string {
+	var p struct {
+		Name   string `json:"name"`
+		Prompt string `json:"prompt"`
+		Style  struct {
+			Prompt string `json:"prompt"`
+		} `json:"style"`
+	}
+	_ = json.Unmarshal(j.Params, &p) // params are the API's, checked on submit
+	for _, s := range []string{p.Name, p.Style.Prompt, p.Prompt} {
+		if s = strings.TrimSpace(s); s != "" {
+			return short(s, 60)
+		}
+	}
+	if len(j.Metadata) > 0 && string(j.Metadata) != "null" {
+		return short(string(j.Metadata), 60)
+	}
+	return ""
 }
 
 func (d *Dashboard) tenantNames(ctx context.Context, u *user) map[string]string {
@@ -55,7 +78,10 @@ func (d *Dashboard) tenantNames(ctx context.Context, u *user) map[string]string 
 
 func makeRow(j *gateway.Job, names map[string]string, admin bool, now time.Time) rowView {
 	rv := rowView{ID: j.ID, Status: string(j.Status), Tool: j.Tool, Tenant: names[j.TenantID], ShowTenant: admin,
-		Created: j.CreatedAt, StartMs: j.CreatedAt.UnixMilli(), Credits: j.Credits, ErrorCode: j.ErrorCode, Version: j.Version}
+		Created: j.CreatedAt, StartMs: j.CreatedAt.UnixMilli(), Credits: j.Credits, ErrorCode: j.ErrorCode, Version: j.Version, Name: rowName(j)}
+	if rv.ErrorCode == rv.Status {
+		rv.ErrorCode = "" // "canceled canceled"
+	}
 	if rv.Tenant == "" {
 		rv.Tenant = j.TenantID
 	}
