@@ -369,14 +369,14 @@ func describeEvent(ev gateway.Event) eventView {
 			e.Tone = "bad"
 		}
 	case "urls_refreshed":
-		e.Label, e.Detail = "Download URLs refreshed", s("outputs")+" outputs"
+		e.Label, e.Detail = "Download URLs refreshed", plural(s("outputs"), "output")
 	case "output_stored":
 		e.Label, e.Tone = "Download stored", "ok"
 		e.Detail = "output " + s("index") + ", " + fmtBytes(int64(num(data["size"]))) + ", sha256 " + short(s("sha256"), 12)
 	case "store_failed":
 		e.Label, e.Detail, e.Tone = "Download failed", "attempt "+s("attempt")+": "+s("error"), "warn"
 	case "stored":
-		e.Label, e.Detail, e.Tone = "Stored", s("outputs")+" outputs verified", "ok"
+		e.Label, e.Detail, e.Tone = "Stored", plural(s("outputs"), "output")+" verified", "ok"
 	case "error":
 		e.Label, e.Detail, e.Tone = "Error", s("code")+": "+s("message"), "bad"
 	case "create_outcome_unknown":
@@ -386,7 +386,7 @@ func describeEvent(ev gateway.Event) eventView {
 	case "deleted_by_client":
 		e.Label, e.Detail, e.Tone = "Deleted", "deleted through the "+s("api")+" API (was "+s("from")+")", "bad"
 	case "deleted":
-		e.Label, e.Detail = "Deleted", s("outputs_deleted")+" stored outputs deleted"
+		e.Label, e.Detail = "Deleted", plural(s("outputs_deleted"), "stored output")+" deleted"
 	default:
 		// Callbacks and anything newer: show the type and its data.
 		if strings.HasPrefix(ev.Type, "callback") {
@@ -442,4 +442,12 @@ func (d *Dashboard) handleOutput(w http.ResponseWriter, r *http.Request, u *user
 	// ?download=1 makes it an attachment; the gateway names the file from
 	// the job it found in the user's scope (nothing when it found none).
 	d.gw.ServeOutputAs(w, r, u.Principal, r.PathValue("id"), n)
+}
+
+// plural is "1 output" or "n outputs" (n as the event recorded it).
+func plural(n, noun string) string {
+	if n == "1" {
+		return n + " " + noun
+	}
+	return n + " " + noun + "s"
 }
