@@ -46,6 +46,7 @@ func main() {
 	flag.IntVar(&cfg.Workers, "workers", 8, "serve --workers per replica")
 	flag.IntVar(&cfg.Clients, "clients", 6, "concurrent submitting clients")
 	flag.Float64Var(&cfg.RPS, "rps", -1, "serve --upstream-rps (shared by the replicas; negative: unlimited)")
+	flag.BoolVar(&cfg.LogCalls, "log-calls", false, "log upstream calls through a proxy (busiest second; jobs then tracked by polling)")
 	flag.DurationVar(&cfg.Settle, "settle", 3*time.Minute, "how long jobs may take to finish after the load")
 	flag.StringVar(&bin, "bin", "", "hourglass binary (default: build ./cmd/hourglass)")
 	flag.Uint64Var(&cfg.Seed, "seed", uint64(time.Now().UnixNano()), "random seed")
@@ -61,7 +62,10 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	defer os.RemoveAll(work)
+	if os.Getenv("HOURGLASS_KEEP") == "" {
+		defer os.RemoveAll(work)
+	}
+	fmt.Println("work folder:", work)
 	if bin == "" {
 		fmt.Println("building ./cmd/hourglass ...")
 		if bin, err = gwproc.Build(ctx, work); err != nil {

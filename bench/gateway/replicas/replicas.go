@@ -39,9 +39,16 @@ type config struct {
 	Workers    int
 	Clients    int
 	RPS        float64 // serve --upstream-rps (negative: unlimited)
-	Settle     time.Duration
-	Seed       uint64
-	Progress   io.Writer
+	// LogCalls puts the call-logging proxy between the gateways and the
+	// emulator. The gateways then download outputs through it too (it
+	// rewrites the emulator's address in the projects it relays: the
+	// download guard trusts only the upstream's own host), so webhooks,
+	// whose signed bodies cannot be rewritten, are refused by the front and
+	// jobs are tracked by polling.
+	LogCalls bool
+	Settle   time.Duration
+	Seed     uint64
+	Progress io.Writer
 }
 
 type report struct {
@@ -200,6 +207,10 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	}
 	var rr atomic.Uint64
 	front := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cfg.LogCalls {
+			http.Error(w, "webhooks off while calls are logged", http.StatusServiceUnavailable)
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
 		for range cfg.Replicas {
 			i := int(rr.Add(1)) % cfg.Replicas
@@ -242,16 +253,31 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	calls := &callLog{}
 	target, _ := url.Parse(emu.URL)
 	rp := httputil.NewSingleHostReverseProxy(target)
+	proxyAddr, err := gwproc.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if !strings.HasPrefix(resp.Request.URL.Path, "/v1/") {
+			return nil
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		b = []byte(strings.ReplaceAll(string(b), emuAddr, proxyAddr))
+		resp.Body = io.NopCloser(strings.NewReader(string(b)))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", fmt.Sprint(len(b)))
+		return nil
+	}
 	proxy := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			calls.add(time.Now())
 		}
 		rp.ServeHTTP(w, r)
 	})}
-	proxyAddr, err := gwproc.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
 	go func() { _ = listenAndServe(proxy, proxyAddr) }()
 	defer proxy.Close()
 
@@ -261,8 +287,12 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, err
 		}
+		upstream := emu.URL
+		if cfg.LogCalls {
+			upstream = "http://" + proxyAddr
+		}
 		gc := gwproc.GatewayConfig{Bin: cfg.Bin, Addr: addrs[i], DB: cfg.DSN, Storage: s3.url(), Secret: secret,
-			UpstreamURL: "http://" + proxyAddr, Workers: cfg.Workers, LogPrefix: filepath.Join(dir, "gateway"),
+			UpstreamURL: upstream, Workers: cfg.Workers, LogPrefix: filepath.Join(dir, "gateway"),
 			Extra: []string{"--upstream-rps", fmt.Sprint(cfg.RPS), "--lease", "10s", "--journal-dir", filepath.Join(dir, "journal"),
 				"--public-url", "http://" + frontAddr}}
 		rpl.gw = &gwproc.Gateway{Cfg: gc, URL: "http://" + addrs[i], AdminKey: adminKey, TenantKey: tenantKey}
