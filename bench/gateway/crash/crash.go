@@ -213,22 +213,7 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		keys[i] = fmt.Sprintf("crash-%s-%d", runID, i)
 		tools[i] = cfg.Tools[i%len(cfg.Tools)]
 	}
-	feedDone := make(chan struct{})
-	go func() {
-		defer close(feedDone)
-		defer close(next)
-		t0 := time.Now()
-		for i := range keys {
-			if d := time.Until(t0.Add(time.Duration(i) * interval)); d > 0 {
-				time.Sleep(d)
-			}
-			select {
-			case next <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	feedDone := gwproc.Feed(ctx, len(keys), interval, next)
 
 	// Killer: kill -9 at random moments, restart on the same database and
 	// storage at once. What was in flight is read from the database right

@@ -362,22 +362,7 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	if cfg.Kills > 0 {
 		interval = total / time.Duration(max(cfg.Jobs, 1))
 	}
-	feedDone := make(chan struct{})
-	go func() {
-		defer close(feedDone)
-		defer close(next)
-		t0 := time.Now()
-		for i := range keys {
-			if d := time.Until(t0.Add(time.Duration(i) * interval)); d > 0 {
-				time.Sleep(d)
-			}
-			select {
-			case next <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	feedDone := gwproc.Feed(ctx, len(keys), interval, next)
 
 	for k, gap := range gaps {
 		select {

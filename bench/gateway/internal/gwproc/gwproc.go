@@ -633,3 +633,26 @@ func SystemCPU() (busy, total time.Duration) {
 	}
 	return busy, total
 }
+
+// Feed sends 0..n-1 on next, the i-th no earlier than i×interval after the
+// start (0: as fast as they are taken), then closes next; it stops early
+// when ctx ends. The returned channel is closed when it has returned.
+func Feed(ctx context.Context, n int, interval time.Duration, next chan<- int) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(next)
+		t0 := time.Now()
+		for i := range n {
+			if d := time.Until(t0.Add(time.Duration(i) * interval)); d > 0 {
+				time.Sleep(d)
+			}
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return done
+}
