@@ -488,12 +488,18 @@ func (s *Server) jobID(m map[string]any) (string, *toolErr) {
 	return id, nil
 }
 
-func (s *Server) handleGetJob(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+// jobArgs decodes the arguments of a tool that names a job and its job_id.
+func (s *Server) jobArgs(req *mcp.CallToolRequest) (map[string]any, string, *toolErr) {
 	m, err := args(req)
 	if err != nil {
-		return fieldErr("arguments", err.Error(), "").result(), nil
+		return nil, "", fieldErr("arguments", err.Error(), "")
 	}
 	id, terr := s.jobID(m)
+	return m, id, terr
+}
+
+func (s *Server) handleGetJob(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	_, id, terr := s.jobArgs(req)
 	if terr != nil {
 		return terr.result(), nil
 	}
@@ -506,11 +512,7 @@ func (s *Server) handleGetJob(ctx context.Context, req *mcp.CallToolRequest) (*m
 }
 
 func (s *Server) handleWaitJob(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	m, err := args(req)
-	if err != nil {
-		return fieldErr("arguments", err.Error(), "").result(), nil
-	}
-	id, terr := s.jobID(m)
+	m, id, terr := s.jobArgs(req)
 	if terr != nil {
 		return terr.result(), nil
 	}
@@ -645,11 +647,7 @@ func (s *Server) handleListJobs(ctx context.Context, req *mcp.CallToolRequest) (
 }
 
 func (s *Server) handleCancelJob(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	m, err := args(req)
-	if err != nil {
-		return fieldErr("arguments", err.Error(), "").result(), nil
-	}
-	id, terr := s.jobID(m)
+	_, id, terr := s.jobArgs(req)
 	if terr != nil {
 		return terr.result(), nil
 	}
@@ -691,11 +689,7 @@ func (s *Server) delete(ctx context.Context, key, id string, upstream bool) (*Jo
 }
 
 func (s *Server) handleDeleteJob(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	m, err := args(req)
-	if err != nil {
-		return fieldErr("arguments", err.Error(), "").result(), nil
-	}
-	id, terr := s.jobID(m)
+	m, id, terr := s.jobArgs(req)
 	if terr != nil {
 		return terr.result(), nil
 	}
